@@ -1,0 +1,77 @@
+"""The injection vocabulary of the API: the store's session, the caller and role guards.
+
+A route's signature reads as a sentence: ``session: SessionDep, user: StaffUser``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.enums import Role
+from app.core.errors import NotAuthenticated, PermissionDenied
+from app.db.base import utcnow
+from app.db.models import User
+from app.db.store import Store
+from app.services import accounts
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+async def get_session(store: Annotated[Store, Depends(get_store)]) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commits before the response is sent, or rolls back."""
+    async with store.unit_of_work() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+# scope="function": commit before the response goes out, so a failed commit is an error
+# response and never a success the store did not keep.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def _bearer_token(request: Request) -> str:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials or " " in credentials:
+        raise NotAuthenticated()
+    return credentials
+
+
+async def get_current_user(request: Request, session: SessionDep) -> User:
+    """The caller named by the bearer token; 401 for anything missing or wrong."""
+    return await accounts.user_for_token(session, _bearer_token(request), now=utcnow())
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_staff_user(user: CurrentUser) -> User:
+    """Admins and developers only."""
+    if not user.role.is_staff:
+        raise PermissionDenied("This needs the developer or admin role")
+    return user
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    """Admins only."""
+    if user.role is not Role.ADMIN:
+        raise PermissionDenied("This needs the admin role")
+    return user
+
+
+StaffUser = Annotated[User, Depends(get_staff_user)]
+AdminUser = Annotated[User, Depends(get_admin_user)]

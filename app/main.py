@@ -1,0 +1,125 @@
+"""The application factory: ``uvicorn app.main:app`` or ``watchkeeper serve``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.api import probes
+from app.api.v1.router import routers as api_v1_routers
+from app.core.body_limit import BodySizeLimitMiddleware
+from app.core.config import Settings, get_settings
+from app.core.errors import StoreUnavailable, WatchkeeperError
+from app.core.logging import AccessLogMiddleware, setup_logging
+from app.db import migrate
+from app.db.store import Store
+from app.services.bootstrap import Bootstrap, ensure_admin
+
+logger = logging.getLogger("watchkeeper")
+
+# Errors that mean the store went away mid-request rather than a bug of ours.
+STORE_OUTAGES = (DisconnectionError, PoolTimeout, OSError)
+
+
+async def prepare_store(store: Store, settings: Settings) -> Bootstrap | None:
+    """Migrates the store and creates the first admin; idempotent on every start."""
+    await migrate.upgrade(store)
+    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    async with store.unit_of_work() as session:
+        return await ensure_admin(
+            session, username=settings.admin_username, configured_token=admin_token
+        )
+
+
+def announce(bootstrap: Bootstrap) -> None:
+    """Shows the first admin's token once, on the console and never in the log."""
+    if bootstrap.token is None:
+        message = f"Created admin {bootstrap.username!r} with WATCHKEEPER_ADMIN_TOKEN."
+    else:
+        message = (
+            f"Created admin {bootstrap.username!r}. Its API token, shown only this once:\n\n"
+            f"    {bootstrap.token}\n\n"
+            'Try: curl -H "Authorization: Bearer <token>" '
+            "http://localhost:8000/api/v1/users/me"
+        )
+    print(message, file=sys.stdout, flush=True)
+
+
+def _error_response(error: WatchkeeperError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+    )
+
+
+async def _on_watchkeeper_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, WatchkeeperError)
+    return _error_response(error)
+
+
+def _is_store_outage(error: Exception) -> bool:
+    if isinstance(error, DBAPIError):
+        original = error.orig
+        return (
+            error.connection_invalidated
+            or isinstance(original, STORE_OUTAGES)
+            or any(word in str(original).lower() for word in ("connection", "locked"))
+        )
+    return isinstance(error, STORE_OUTAGES)
+
+
+async def _on_store_error(request: Request, error: Exception) -> JSONResponse:
+    if not _is_store_outage(error):
+        raise error
+    logger.error("store unavailable during %s: %s", request.url.path, type(error).__name__)
+    return _error_response(StoreUnavailable())
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A Watchkeeper application bound to ``settings`` (read from the environment if None)."""
+    settings = settings or get_settings()
+    setup_logging(settings)
+    store = Store(settings.database_url, pool_size=settings.database_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bootstrap = await prepare_store(store, settings)
+        if bootstrap is not None:
+            announce(bootstrap)
+        try:
+            yield
+        finally:
+            await store.dispose()
+
+    app = FastAPI(
+        title="Watchkeeper",
+        version="0.1.0",
+        description="Monitoring, performance analysis and an issue desk for a deployed service.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
+    for outage in (DBAPIError, *STORE_OUTAGES):
+        app.add_exception_handler(outage, _on_store_error)
+    app.include_router(probes.router)
+    for router in api_v1_routers:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``app.main:app`` for uvicorn, built on first use so importing has no side effects."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)
