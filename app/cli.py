@@ -37,7 +37,7 @@ errors = Console(stderr=True)
 
 def fail(message: str) -> typer.Exit:
     """Prints a one-line error and returns the exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -191,3 +191,7 @@ async def _any_admin(session: AsyncSession) -> User:
     if not admins:
         raise fail("there is no admin in this store yet; run `watchkeeper serve` once")
     return admins[0]
+
+
+if __name__ == "__main__":
+    main()

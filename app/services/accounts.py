@@ -110,7 +110,7 @@ async def user_for_token(session: AsyncSession, token: str, *, now: datetime) ->
     ).one_or_none()
     if found is None:
         raise NotAuthenticated()
-    row, user = found.tuple()
+    row, user = found
     expired = row.expires_at is not None and row.expires_at <= now
     if row.revoked_at is not None or expired or not user.is_active:
         raise NotAuthenticated()
