@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -80,15 +80,21 @@ def mask_url(url: str) -> str:
         return MASK  # unparseable: showing any of it could show the secret
     # rpartition rather than parts.password: MongoDB URLs list several hosts after the "@".
     userinfo, at, hosts = parts.netloc.rpartition("@")
-    netloc = parts.netloc
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{hosts}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    secret_query = any(_SECRET_QUERY_KEY.search(key) for key, _ in pairs)
+    if not (at and ":" in userinfo) and not secret_query:
+        return url
+    netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{hosts}" if ":" in userinfo else parts.netloc
     query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(_SECRET_QUERY_KEY.search(key) for key, _ in pairs):
+    if secret_query:
         masked = [(key, MASK if _SECRET_QUERY_KEY.search(key) else value) for key, value in pairs]
         query = urlencode(masked, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # Rebuilt by hand: urlunsplit drops the empty host of sqlite:////abs/path.
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
 
 
 class _Model(BaseModel):
