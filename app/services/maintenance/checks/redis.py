@@ -37,7 +37,8 @@ _REPORTED = (
 )
 
 
-def _figures(info: dict[str, Any]) -> dict[str, Any]:
+def figures_from_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The reported figures and usage percentages from an INFO reply."""
     figures = {key: info[key] for key in _REPORTED if key in info}
     hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
     figures["hit_ratio"] = round(hits / (hits + misses), 4) if hits + misses else None
@@ -82,4 +83,4 @@ async def probe(target: RedisTarget) -> Finding:
         info = await client.info()
     finally:
         await client.aclose()
-    return judge_redis(target, latency_ms, {"connect_ms": connect_ms, **_figures(info)})
+    return judge_redis(target, latency_ms, {"connect_ms": connect_ms, **figures_from_info(info)})
