@@ -169,6 +169,12 @@ async def test_non_http_scopes_pass_through_untouched(recorder):
     async def inner(scope, receive, send) -> None:
         seen.append(scope["type"])
 
+    async def receive() -> dict[str, str]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message) -> None:
+        raise AssertionError("nothing is sent")
+
     middleware = RequestMetricsMiddleware(inner, recorder)
-    await middleware({"type": "lifespan"}, None, None)
+    await middleware({"type": "lifespan"}, receive, send)
     assert seen == ["lifespan"] and recorder.pending_buckets == 0

@@ -30,6 +30,10 @@ durations = st.one_of(
 samples = st.lists(durations, min_size=1, max_size=300)
 
 
+def within_bound(estimate: float | None, exact: float) -> bool:
+    return estimate is not None and abs(estimate - exact) <= BOUND * exact
+
+
 def assert_same_counts(left: QuantileSketch, right: QuantileSketch) -> None:
     assert dict(left.bins) == dict(right.bins)
     assert left.zero_count == right.zero_count
@@ -44,9 +48,7 @@ class TestQuantiles:
         sketch = QuantileSketch.of(values)
         for q in (*QUANTILES, extra):
             exact = float(np.quantile(values, q, method="lower"))
-            estimate = sketch.quantile(q)
-            assert estimate is not None
-            assert abs(estimate - exact) <= BOUND * exact, (q, exact, estimate)
+            assert within_bound(sketch.quantile(q), exact), (q, exact, sketch.quantile(q))
 
     @given(values=samples)
     def test_quantiles_answers_like_quantile(self, values):
@@ -65,7 +67,7 @@ class TestQuantiles:
         sketch = QuantileSketch.of(values.tolist())
         for q in (0.5, 0.95, 0.99):
             exact = float(np.quantile(values, q, method="lower"))
-            assert abs(sketch.quantile(q) - exact) <= BOUND * exact
+            assert within_bound(sketch.quantile(q), exact)
 
     def test_an_empty_sketch_has_no_quantiles(self):
         sketch = QuantileSketch()
@@ -171,4 +173,4 @@ class TestBucketBound:
         for q in QUANTILES:
             exact = float(np.quantile(values, q, method="lower"))
             if exact >= kept_from:
-                assert abs(sketch.quantile(q) - exact) <= BOUND * exact
+                assert within_bound(sketch.quantile(q), exact)
