@@ -12,6 +12,20 @@ def redis_target(url: str, **options: object) -> RedisTarget:
     return RedisTarget.model_validate({"name": "cache", "kind": "redis", "url": url, **options})
 
 
+FULLISH_INFO = {
+    "redis_version": "7.2.4",
+    "role": "master",
+    "connected_clients": 40,
+    "maxclients": 10000,
+    "used_memory": 900 * 1024 * 1024,
+    "maxmemory": 1024 * 1024 * 1024,
+    "evicted_keys": 12,
+    "rejected_connections": 0,
+    "keyspace_hits": 750,
+    "keyspace_misses": 250,
+}
+
+
 class TestOnTheRealServer:
     async def test_reports_real_info_figures(self, redis_url: str) -> None:
         result = await run_check(redis_target(redis_url))
@@ -38,39 +52,26 @@ class TestOnTheRealServer:
 
 
 class TestLimits:
-    INFO = {
-        "redis_version": "7.2.4",
-        "role": "master",
-        "connected_clients": 40,
-        "maxclients": 10000,
-        "used_memory": 900 * 1024 * 1024,
-        "maxmemory": 1024 * 1024 * 1024,
-        "evicted_keys": 12,
-        "rejected_connections": 0,
-        "keyspace_hits": 750,
-        "keyspace_misses": 250,
-    }
-
     def test_near_maxmemory_is_degraded(self) -> None:
-        finding = judge_redis(redis_target("redis://x"), 0.4, figures_from_info(self.INFO))
+        finding = judge_redis(redis_target("redis://x"), 0.4, figures_from_info(FULLISH_INFO))
         assert finding.status is ComponentStatus.DEGRADED
         assert finding.message == "PING in 0.4 ms; memory 87.9% >= 80%"
         assert finding.details["hit_ratio"] == 0.75
 
     def test_at_maxmemory_is_unhealthy(self) -> None:
-        info = {**self.INFO, "used_memory": self.INFO["maxmemory"]}
+        info = {**FULLISH_INFO, "used_memory": FULLISH_INFO["maxmemory"]}
         finding = judge_redis(redis_target("redis://x"), 0.4, figures_from_info(info))
         assert finding.status is ComponentStatus.UNHEALTHY
 
     def test_no_maxmemory_means_memory_is_not_rated(self) -> None:
-        info = {**self.INFO, "maxmemory": 0}
+        info = {**FULLISH_INFO, "maxmemory": 0}
         finding = judge_redis(redis_target("redis://x"), 0.4, figures_from_info(info))
         assert finding.status is ComponentStatus.HEALTHY
         assert "no maxmemory limit" in finding.message
         assert "memory_percent" not in finding.details
 
     def test_clients_near_maxclients_degrade(self) -> None:
-        info = {**self.INFO, "maxmemory": 0, "connected_clients": 9_000}
+        info = {**FULLISH_INFO, "maxmemory": 0, "connected_clients": 9_000}
         finding = judge_redis(redis_target("redis://x"), 0.4, figures_from_info(info))
         assert finding.status is ComponentStatus.DEGRADED
         assert "clients 90.0% >= 80%" in finding.message

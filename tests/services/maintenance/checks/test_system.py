@@ -68,7 +68,9 @@ class TestThresholds:
     def test_a_calm_host_is_healthy_and_says_its_figures(self) -> None:
         finding = judge_system(CALM, TARGET, 250.0)
         assert finding.status is ComponentStatus.HEALTHY
-        assert finding.message == "cpu 12.0%, memory 40.0%, swap 0.0%, disk / 50.0%, disk /data 10.0%"
+        assert (
+            finding.message == "cpu 12.0%, memory 40.0%, swap 0.0%, disk / 50.0%, disk /data 10.0%"
+        )
 
     def test_memory_past_80_percent_degrades(self) -> None:
         finding = judge_system(replace(CALM, memory_percent=86.0), TARGET, 250.0)

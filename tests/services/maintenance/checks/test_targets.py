@@ -117,7 +117,10 @@ class TestMaskUrl:
         [
             ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
             ("postgresql+asyncpg://app:s3cret@db/app", "postgresql+asyncpg://app:***@db/app"),
-            ("mongodb://u:s3cret@a:1,b:2/db?authSource=admin", "mongodb://u:***@a:1,b:2/db?authSource=admin"),
+            (
+                "mongodb://u:s3cret@a:1,b:2/db?authSource=admin",
+                "mongodb://u:***@a:1,b:2/db?authSource=admin",
+            ),
             ("https://api/health?token=s3cret&region=eu", "https://api/health?token=***&region=eu"),
             ("https://api/x?api_key=s3cret", "https://api/x?api_key=***"),
             ("sqlite+aiosqlite:////var/lib/wk.db", "sqlite+aiosqlite:////var/lib/wk.db"),
