@@ -19,6 +19,7 @@ from app.core.config import Settings, get_settings
 from app.core.errors import StoreUnavailable, WatchkeeperError
 from app.core.logging import AccessLogMiddleware, setup_logging
 from app.db import migrate
+from app.db.base import utcnow
 from app.db.store import Store
 from app.services.bootstrap import Bootstrap, ensure_admin
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.clock = utcnow
     app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
     for outage in (DBAPIError, *STORE_OUTAGES):
         app.add_exception_handler(outage, _on_store_error)

@@ -5,19 +5,22 @@ A route's signature reads as a sentence: ``session: SessionDep, user: StaffUser`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.enums import Role
 from app.core.errors import NotAuthenticated, PermissionDenied
 from app.db.base import utcnow
-from app.db.models import User
+from app.db.models import Issue, User
 from app.db.store import Store
 from app.services import accounts
+from app.services.maintenance.issue_tracker import IssueTracker
+from app.services.maintenance.sla import ResolutionTargets
 
 
 def get_settings(request: Request) -> Settings:
@@ -75,3 +78,31 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 StaffUser = Annotated[User, Depends(get_staff_user)]
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+def get_clock(request: Request) -> Callable[[], datetime]:
+    """The app's clock: UTC now, or a test's frozen one."""
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
+
+
+def get_issue_tracker(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> IssueTracker:
+    """The issue desk bound to this request's unit of work."""
+    targets = ResolutionTargets(hours=settings.issue_resolution_target_hours)
+    return IssueTracker(session, targets=targets, clock=clock)
+
+
+TrackerDep = Annotated[IssueTracker, Depends(get_issue_tracker)]
+# Ids beyond a 32-bit integer cannot exist; refusing them keeps the store's types happy.
+IssueId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The issue's id.")]
+
+
+async def get_issue_for_reader(issue_id: IssueId, user: CurrentUser, tracker: TrackerDep) -> Issue:
+    """The issue in the path, if the caller may see it (404 otherwise, never 403)."""
+    return await tracker.get(issue_id, user)
+
+
+IssueForReader = Annotated[Issue, Depends(get_issue_for_reader)]

@@ -12,13 +12,15 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from app.core.enums import Priority
 
 DEFAULT_CONFIG_FILE = Path("watchkeeper.toml")
 
@@ -62,6 +64,11 @@ class Settings(BaseSettings):
 
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    issue_resolution_target_hours: dict[Priority, float] = Field(
+        default_factory=lambda: dict.fromkeys(Priority, 48.0),
+        description="Hours each priority may take to resolve; missing ones keep 48.",
+    )
+
     @model_validator(mode="after")
     def _default_sqlite_store(self) -> Settings:
         if not self.database_url:
@@ -74,6 +81,13 @@ class Settings(BaseSettings):
         if self.environment is Environment.PRODUCTION and token is not None and len(token) < 32:
             raise ValueError("WATCHKEEPER_ADMIN_TOKEN must be at least 32 characters in production")
         return self
+
+    @field_validator("issue_resolution_target_hours")
+    @classmethod
+    def _every_priority_has_a_target(cls, hours: dict[Priority, float]) -> dict[Priority, float]:
+        if any(value <= 0 for value in hours.values()):
+            raise ValueError("resolution targets must be positive hours")
+        return {**dict.fromkeys(Priority, 48.0), **hours}
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,84 @@
+"""The spec's ``/api/v1/maintenance`` endpoints: thin — dependencies in, one call, a schema out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.api.deps import CurrentUser, IssueForReader, StaffUser, TrackerDep
+from app.api.v1.prefix import API_V1
+from app.schemas.issues import (
+    CommentCreate,
+    CommentRead,
+    IssueCreate,
+    IssueCreated,
+    IssueDetail,
+    IssuePage,
+    IssueQuery,
+    IssueRead,
+    IssueStatistics,
+    IssueUpdate,
+    StatisticsQuery,
+    StatusChange,
+)
+
+router = APIRouter(prefix=f"{API_V1}/maintenance", tags=["maintenance"])
+
+
+# Issues ------------------------------------------------------------------------------
+
+
+@router.post("/issues", response_model=IssueCreated, status_code=status.HTTP_201_CREATED)
+async def create_issue(body: IssueCreate, user: CurrentUser, tracker: TrackerDep) -> IssueCreated:
+    """Reports a bug, requests a feature, opens a support ticket or an incident."""
+    return await tracker.create(body, user)
+
+
+@router.get("/issues", response_model=IssuePage)
+async def list_issues(
+    query: Annotated[IssueQuery, Query()], user: CurrentUser, tracker: TrackerDep
+) -> IssuePage:
+    """Issues the caller may see, filtered, sorted and paged."""
+    return await tracker.search(query, user)
+
+
+# Declared before /issues/{issue_id} so "statistics" is never read as an id.
+@router.get("/issues/statistics", response_model=IssueStatistics)
+async def issue_statistics(
+    query: Annotated[StatisticsQuery, Query()], _: StaffUser, tracker: TrackerDep
+) -> IssueStatistics:
+    """Counts, resolution times against target, backlog and weekly flow (developers)."""
+    return await tracker.statistics(query)
+
+
+@router.get("/issues/{issue_id}", response_model=IssueDetail)
+async def read_issue(issue: IssueForReader, user: CurrentUser, tracker: TrackerDep) -> IssueDetail:
+    """One issue with its comments and history."""
+    return await tracker.detail(issue, user)
+
+
+@router.patch("/issues/{issue_id}", response_model=IssueRead)
+async def update_issue(
+    issue: IssueForReader, body: IssueUpdate, user: CurrentUser, tracker: TrackerDep
+) -> IssueRead:
+    """Edits fields, labels, the assignee or the waiting-on-reporter flag."""
+    return await tracker.update(issue, body, user)
+
+
+@router.patch("/issues/{issue_id}/status", response_model=IssueRead)
+async def change_issue_status(
+    issue: IssueForReader, body: StatusChange, user: CurrentUser, tracker: TrackerDep
+) -> IssueRead:
+    """Moves the issue along the support workflow."""
+    return await tracker.change_status(issue, body, user)
+
+
+@router.post(
+    "/issues/{issue_id}/comments", response_model=CommentRead, status_code=status.HTTP_201_CREATED
+)
+async def add_comment(
+    issue: IssueForReader, body: CommentCreate, user: CurrentUser, tracker: TrackerDep
+) -> CommentRead:
+    """Adds a comment; developers may mark it internal."""
+    return await tracker.comment(issue, body, user)

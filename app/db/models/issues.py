@@ -1,0 +1,106 @@
+"""The issue desk: issues, their labels, comments and the history of every change.
+
+Stage entry times and the durations measured at each stage are kept on the issue, so the
+statistics are plain aggregates; the history rows keep every change so those figures can
+be recomputed and audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.enums import IssueStatus, IssueType, Priority, Resolution
+from app.db.base import Base, enum_column, utcnow
+from app.db.models.users import User
+
+
+class Issue(Base):
+    __tablename__ = "issues"
+    __table_args__ = (
+        Index("ix_issues_status_created_at", "status", "created_at"),
+        Index("ix_issues_reporter_id_created_at", "reporter_id", "created_at"),
+        Index("ix_issues_assignee_id_status", "assignee_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    issue_type: Mapped[IssueType] = mapped_column(enum_column(IssueType), index=True)
+    priority: Mapped[Priority] = mapped_column(enum_column(Priority), index=True)
+    status: Mapped[IssueStatus] = mapped_column(enum_column(IssueStatus))
+    resolution: Mapped[Resolution | None] = mapped_column(enum_column(Resolution))
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id"), index=True)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    triaged_at: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
+    verified_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    # The resolution clock: due time, pauses while waiting on the reporter.
+    sla_due_at: Mapped[datetime]
+    waiting_since: Mapped[datetime | None]
+    paused_seconds: Mapped[float] = mapped_column(default=0.0)
+
+    # Durations measured when each stage was reached (seconds, pauses excluded).
+    triage_seconds: Mapped[float | None]
+    first_response_seconds: Mapped[float | None]
+    resolution_seconds: Mapped[float | None]
+    resolved_within_target: Mapped[bool | None]
+
+    reopen_count: Mapped[int] = mapped_column(default=0)
+    verification_rejections: Mapped[int] = mapped_column(default=0)
+    verification_count: Mapped[int] = mapped_column(default=0)
+
+    reporter: Mapped[User] = relationship(foreign_keys=[reporter_id], lazy="raise")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise")
+    labels: Mapped[list[IssueLabel]] = relationship(
+        cascade="all, delete-orphan", order_by="IssueLabel.name", lazy="raise"
+    )
+
+
+class IssueLabel(Base):
+    __tablename__ = "issue_labels"
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(50), primary_key=True, index=True)
+
+
+class IssueComment(Base):
+    __tablename__ = "issue_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    author: Mapped[User] = relationship(lazy="raise")
+
+
+class IssueEvent(Base):
+    """One change of one issue: who, when, which field, from what to what."""
+
+    __tablename__ = "issue_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    actor: Mapped[User | None] = relationship(lazy="raise")
