@@ -2,7 +2,8 @@
 
 Whatever a probe does (refuse, hang, answer garbage, or trip over a bug of ours) becomes a
 ``CheckResult``: a dependency's own failure is ``unhealthy``; an exception the probe did not
-expect is ``unknown``, because then the check, not the dependency, is what failed.
+expect is ``unknown``, because then the check, not the dependency, is what failed. Only the
+cancellation of the sweep itself (shutdown) propagates, as it must.
 
 ``CheckContext`` holds what checks share: HTTP clients, the application's own engines (keyed
 by target name) and a cap on checks in flight. The cap is taken *before* a check's timeout

@@ -94,7 +94,7 @@ class TestFaults:
     ) -> None:
         started = time.perf_counter()
         result = await run_check(api(http_server.url("/hang"), timeout_s=0.5))
-        assert 0.5 <= time.perf_counter() - started < 0.8
+        assert 0.5 <= time.perf_counter() - started < 1.0
         assert result.status is ComponentStatus.UNHEALTHY
         assert result.message == "no answer within 0.5 s"
         assert result.latency_ms is None

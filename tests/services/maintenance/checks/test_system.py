@@ -33,7 +33,8 @@ class TestOnThisMachine:
         result = await run_check(TARGET)
         details = result.details
         assert result.kind == "system"
-        assert result.status in (ComponentStatus.HEALTHY, ComponentStatus.DEGRADED)
+        # Any rating can be true on a busy machine; a figure it could not read cannot.
+        assert result.status is not ComponentStatus.UNKNOWN
         assert 0 <= details["cpu_percent"] <= 100
         assert 0 < details["memory_percent"] < 100
         assert details["memory_total_bytes"] > details["memory_used_bytes"] > 0
