@@ -144,7 +144,7 @@ def _require_scheme(url: str, schemes: Sequence[str]) -> str:
 class SystemTarget(_Target, PercentThresholds):
     """The machine Watchkeeper runs on: CPU, memory, swap and disks rated by percent used."""
 
-    kind: Literal[ComponentKind.SYSTEM]
+    kind: Literal[ComponentKind.SYSTEM] = ComponentKind.SYSTEM
     name: str = Field(default="system", min_length=1, max_length=100)
     disks: list[str] | None = Field(
         default=None, description="Mount points to rate; default every physical partition."
@@ -162,7 +162,7 @@ _ASYNC_SQL_DRIVERS = {
 class DatabaseTarget(_NetworkTarget, PercentThresholds):
     """Any SQL database SQLAlchemy reaches asynchronously; thresholds rate connection use."""
 
-    kind: Literal[ComponentKind.DATABASE]
+    kind: Literal[ComponentKind.DATABASE] = ComponentKind.DATABASE
     degraded_transaction_s: float | None = Field(
         default=300.0, gt=0, description="A transaction open longer than this degrades."
     )
@@ -179,7 +179,7 @@ class DatabaseTarget(_NetworkTarget, PercentThresholds):
 class MongoTarget(_NetworkTarget, PercentThresholds):
     """A MongoDB server or replica set; thresholds rate connections against the limit."""
 
-    kind: Literal[ComponentKind.MONGODB]
+    kind: Literal[ComponentKind.MONGODB] = ComponentKind.MONGODB
 
     @field_validator("url")
     @classmethod
@@ -190,7 +190,7 @@ class MongoTarget(_NetworkTarget, PercentThresholds):
 class RedisTarget(_NetworkTarget, PercentThresholds):
     """A Redis server; thresholds rate memory against maxmemory and clients against maxclients."""
 
-    kind: Literal[ComponentKind.REDIS]
+    kind: Literal[ComponentKind.REDIS] = ComponentKind.REDIS
 
     @field_validator("url")
     @classmethod
@@ -238,7 +238,7 @@ class BodyCondition(_Model):
 class HttpTarget(_NetworkTarget):
     """An HTTP API: expected statuses, an optional body condition, latency and TLS expiry."""
 
-    kind: Literal[ComponentKind.HTTP]
+    kind: Literal[ComponentKind.HTTP] = ComponentKind.HTTP
     method: HttpMethod = HttpMethod.GET
     headers: dict[str, str] = Field(default_factory=dict)
     expected_status: list[int | str] = Field(
