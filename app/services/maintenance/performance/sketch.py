@@ -36,13 +36,14 @@ from typing import Final, Self
 import numpy as np
 import numpy.typing as npt
 
-RELATIVE_ACCURACY: Final = 0.01
+RELATIVE_ACCURACY: Final = 0.005
 GAMMA: Final = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 # Below a nanosecond no response time is meaningful; such values go to the zero bucket.
 MIN_INDEXABLE_MS: Final = 1e-6
 # About 31 years: anything larger is a clock bug, and indices must fit the record's int16.
 MAX_INDEXABLE_MS: Final = 1e12
-DEFAULT_BIN_LIMIT: Final = 2048
+# 4096 buckets span a factor of 6e17 (1 ns to 19 years): real durations never collapse.
+DEFAULT_BIN_LIMIT: Final = 4096
 FORMAT_VERSION: Final = 1
 
 _MULTIPLIER: Final = 1 / math.log(GAMMA)

@@ -168,7 +168,7 @@ class TestBucketBound:
     @given(values=st.lists(st.floats(min_value=1.0, max_value=1e6), min_size=20, max_size=300))
     def test_only_the_fastest_values_lose_accuracy(self, values):
         sketch = QuantileSketch.of(values, bin_limit=100)
-        # The kept span covers GAMMA**100, about a factor of 7.4 below the maximum.
+        # The 100 kept buckets reach down to about GAMMA**-99 times the maximum.
         kept_from = max(values) / GAMMA**98
         for q in QUANTILES:
             exact = float(np.quantile(values, q, method="lower"))

@@ -1,0 +1,406 @@
+"""What request metrics cost per request, ours against prometheus-fastapi-instrumentator.
+
+For an app of 30 and of 200 routes, three variants: no instrumentation, our
+``RequestMetricsMiddleware`` + ``RequestRecorder``, and the instrumentator with its
+defaults. Each is driven first in process (the ASGI app called directly, no HTTP client
+in the way; median of interleaved repeats), then through uvicorn on loopback under load
+from ``wrk`` (or a bounded httpx loop when wrk is missing). Then the accuracy of a p95
+from the same long-tailed durations, read from our sketch and from the instrumentator's
+default histogram buckets the way Prometheus' ``histogram_quantile`` would, and the speed
+of merging many stored per-minute sketches.
+
+Run from the repository root (needs ``pip install prometheus-fastapi-instrumentator``,
+a bench-only dependency)::
+
+    .venv/bin/python bench/middleware_overhead.py
+
+Prints a table and writes ``bench/results/middleware_overhead.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import inspect
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, MutableMapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_fastapi_instrumentator import Instrumentator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.core.request_metrics import RequestMetricsMiddleware  # noqa: E402
+from app.services.maintenance.performance.recorder import RequestRecorder  # noqa: E402
+from app.services.maintenance.performance.sketch import QuantileSketch  # noqa: E402
+
+VARIANTS = ("none", "ours", "instrumentator")
+ROUTE_COUNTS = (30, 200)
+RESULTS = ROOT / "bench" / "results" / "middleware_overhead.json"
+
+
+def build_app(routes: int, variant: str) -> FastAPI:
+    """An app of ``routes`` templated GET routes, instrumented as ``variant`` says."""
+    app = FastAPI()
+    for number in range(routes):
+        app.add_api_route(
+            f"/resource{number}/items/{{item_id}}",
+            _endpoint(),
+            methods=["GET"],
+            response_class=PlainTextResponse,
+        )
+    if variant == "ours":
+        app.state.recorder = RequestRecorder()
+        app.add_middleware(RequestMetricsMiddleware, recorder=app.state.recorder)
+    elif variant == "instrumentator":
+        Instrumentator(registry=CollectorRegistry()).instrument(app)
+    elif variant != "none":
+        raise ValueError(f"unknown variant {variant!r}")
+    return app
+
+
+def _endpoint() -> Callable[[int], Any]:
+    async def read_item(item_id: int) -> str:
+        return "ok"
+
+    return read_item
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn ``--factory`` entry point: variant and size from the environment."""
+    return build_app(int(os.environ["BENCH_ROUTES"]), os.environ["BENCH_VARIANT"])
+
+
+def request_paths(routes: int) -> list[str]:
+    """One concrete path per route, so requests spread over the whole routing table."""
+    return [f"/resource{number}/items/{number * 7}" for number in range(routes)]
+
+
+def recorder_of(app: FastAPI) -> RequestRecorder | None:
+    """Our middleware's recorder, to empty between repeats."""
+    recorder = getattr(app.state, "recorder", None)
+    assert recorder is None or isinstance(recorder, RequestRecorder)
+    return recorder
+
+
+async def drive(app: FastAPI, paths: Sequence[str], requests: int) -> float:
+    """Microseconds per request, calling the ASGI app directly ``requests`` times."""
+    failures = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal failures
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            failures += 1
+
+    base = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"bench")],
+    }
+    scopes = [{**base, "path": path, "raw_path": path.encode()} for path in paths]
+    count = len(scopes)
+    started = time.perf_counter()
+    for number in range(requests):
+        # Routing writes into the scope, so each request gets a fresh copy.
+        await app(dict(scopes[number % count]), receive, send)
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{failures} requests did not answer 200")
+    return elapsed / requests * 1e6
+
+
+async def in_process(requests: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Median µs per request for each route count and variant."""
+    results: dict[str, dict[str, float]] = {}
+    for routes in ROUTE_COUNTS:
+        apps = {variant: build_app(routes, variant) for variant in VARIANTS}
+        paths = request_paths(routes)
+        samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+        for app in apps.values():
+            await drive(app, paths, 1000)  # builds the middleware stack, warms caches
+        # Interleaved, so drift in machine speed falls on every variant alike.
+        for _ in range(repeats):
+            for variant, app in apps.items():
+                recorder = recorder_of(app)
+                if recorder is not None:
+                    recorder.drain(final=True)
+                gc.collect()
+                samples[variant].append(await drive(app, paths, requests))
+        results[str(routes)] = {v: statistics.median(s) for v, s in samples.items()}
+    return results
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until_serving(url: str, timeout: float = 20.0) -> None:
+    """Poll ``url`` until it answers, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"uvicorn did not start serving {url}")
+
+
+def wrk_load(base_url: str, paths: Sequence[str], seconds: float, connections: int) -> float:
+    """Requests per second from wrk cycling over ``paths``."""
+    quoted = ", ".join(f'"{path}"' for path in paths)
+    script = (
+        f"local paths = {{{quoted}}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #paths + 1\n"
+        '  return wrk.format("GET", paths[i])\nend\n'
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", lua.name, base_url]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"wrk saw errors:\n{output}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    return float(found.group(1))
+
+
+def httpx_load(base_url: str, paths: Sequence[str], requests: int, connections: int) -> float:
+    """Requests per second from a bounded number of httpx requests (when wrk is missing)."""
+
+    async def run() -> float:
+        limits = httpx.Limits(max_connections=connections)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits) as client:
+
+            async def worker(offset: int) -> None:
+                for number in range(offset, requests, connections):
+                    response = await client.get(paths[number % len(paths)])
+                    response.raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(offset) for offset in range(connections)))
+            return requests / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def under_uvicorn(seconds: float, connections: int) -> dict[str, Any]:
+    """Requests/s and µs per request for each variant served by one uvicorn worker."""
+    tool = "wrk" if shutil.which("wrk") else "httpx"
+    results: dict[str, Any] = {"load_tool": tool}
+    for routes in ROUTE_COUNTS:
+        paths = request_paths(routes)
+        results[str(routes)] = {}
+        for variant in VARIANTS:
+            port = free_port()
+            base_url = f"http://127.0.0.1:{port}"
+            env = {**os.environ, "BENCH_ROUTES": str(routes), "BENCH_VARIANT": variant}
+            env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+            command = [sys.executable, "-m", "uvicorn", "bench.middleware_overhead:app_from_env"]
+            command += ["--factory", "--host", "127.0.0.1", "--port", str(port)]
+            command += ["--log-level", "warning", "--no-access-log"]
+            server = subprocess.Popen(command, cwd=ROOT, env=env)
+            try:
+                wait_until_serving(base_url + paths[0])
+                if tool == "wrk":
+                    wrk_load(base_url, paths, 1, connections)  # warm-up
+                    rate = wrk_load(base_url, paths, seconds, connections)
+                else:
+                    httpx_load(base_url, paths, 500, connections)  # warm-up
+                    rate = httpx_load(base_url, paths, int(seconds * 1500), connections)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+            results[str(routes)][variant] = {"requests_per_s": rate, "us_per_request": 1e6 / rate}
+    return results
+
+
+# Median of the bulk of requests, in ms: a typical route and a slow one whose p95 passes 1 s.
+ROUTE_MEDIANS_MS = {"typical_route": 80.0, "slow_route": 400.0}
+
+
+def long_tailed_durations(count: int, median_ms: float, seed: int = 2024) -> np.ndarray:
+    """Milliseconds: lognormal around ``median_ms`` plus a 5% tail ~20 times slower."""
+    rng = np.random.default_rng(seed)
+    body = rng.lognormal(mean=np.log(median_ms), sigma=0.8, size=count)
+    tail = rng.lognormal(mean=np.log(median_ms * 20), sigma=0.5, size=count)
+    values: np.ndarray = np.where(rng.random(count) < 0.05, tail, body)
+    return values
+
+
+def histogram_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[float]) -> float:
+    """Prometheus' ``histogram_quantile`` over cumulative bucket counts (``le`` bounds)."""
+    rank = q * cumulative[-1]
+    for position, (bound, seen) in enumerate(zip(bounds, cumulative, strict=True)):
+        if seen >= rank:
+            if bound == float("inf"):
+                # Prometheus answers the highest finite bound for ranks in the +Inf bucket.
+                return bounds[position - 1]
+            lower = bounds[position - 1] if position else 0.0
+            below = cumulative[position - 1] if position else 0.0
+            return lower + (bound - lower) * (rank - below) / (seen - below)
+    raise AssertionError("rank beyond the last bucket")
+
+
+def instrumentator_p95(values_ms: np.ndarray, buckets: Sequence[float]) -> float:
+    """The p95 in ms that Prometheus would report from a histogram with ``buckets``."""
+    registry = CollectorRegistry()
+    histogram = Histogram("duration_seconds", "bench", buckets=buckets, registry=registry)
+    for value in (values_ms / 1000).tolist():
+        histogram.observe(value)
+    samples = [
+        sample
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_bucket")
+    ]
+    bounds = [float(sample.labels["le"]) for sample in samples]
+    return histogram_quantile(0.95, bounds, [sample.value for sample in samples]) * 1000
+
+
+def accuracy(count: int, median_ms: float) -> dict[str, Any]:
+    """p95 of the same durations from numpy, our sketch and the instrumentator's buckets."""
+    values = long_tailed_durations(count, median_ms)
+    exact = float(np.quantile(values, 0.95, method="lower"))
+    defaults = inspect.signature(Instrumentator.instrument).parameters
+    estimates = {
+        "ours": QuantileSketch.of(values.tolist()).quantile(0.95),
+        "instrumentator_per_route": instrumentator_p95(
+            values, defaults["latency_lowr_buckets"].default
+        ),
+        "instrumentator_app_wide": instrumentator_p95(
+            values, defaults["latency_highr_buckets"].default
+        ),
+    }
+    return {
+        "requests": count,
+        "exact_p95_ms": exact,
+        "max_ms": float(values.max()),
+        "p95_ms": estimates,
+        "relative_error": {
+            name: abs(estimate - exact) / exact
+            for name, estimate in estimates.items()
+            if estimate is not None
+        },
+    }
+
+
+def merge_speed(sketches: int, repeats: int = 3) -> dict[str, float]:
+    """Time to merge many serialised per-minute sketches of ~60 requests each."""
+    rng = np.random.default_rng(5)
+    distinct = [
+        QuantileSketch.of(long_tailed_durations(60, 80.0, seed=int(seed)).tolist()).to_bytes()
+        for seed in rng.integers(0, 2**31, size=500)
+    ]
+    blobs = [distinct[number % len(distinct)] for number in range(sketches)]
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        merged = QuantileSketch.from_many_bytes(blobs)
+        timings.append(time.perf_counter() - started)
+    assert merged.count == 60 * sketches
+    return {
+        "sketches": sketches,
+        "mean_bytes": float(np.mean([len(blob) for blob in blobs])),
+        "merge_ms": statistics.median(timings) * 1000,
+    }
+
+
+def report(results: dict[str, Any]) -> None:
+    """Print the figures as a table a person can read."""
+    print(f"\n{'in process (µs/request)':<28}{'none':>9}{'ours':>9}{'instr.':>9}", end="")
+    print(f"{'ours +':>9}{'instr. +':>10}{'ratio':>8}")
+    for routes, row in results["in_process"].items():
+        ours, theirs = row["ours"] - row["none"], row["instrumentator"] - row["none"]
+        print(f"  {routes + ' routes':<26}{row['none']:9.1f}{row['ours']:9.1f}", end="")
+        print(f"{row['instrumentator']:9.1f}{ours:9.1f}{theirs:10.1f}{ours / theirs:8.2f}")
+    uvicorn = results.get("uvicorn")
+    if uvicorn:
+        print(f"\nuvicorn, load from {uvicorn['load_tool']} (requests/s | µs/request)")
+        for routes in map(str, ROUTE_COUNTS):
+            row = uvicorn[routes]
+            cells = "  ".join(
+                f"{v} {row[v]['requests_per_s']:7.0f} | {row[v]['us_per_request']:6.1f}"
+                for v in VARIANTS
+            )
+            base = row["none"]["us_per_request"]
+            ours = row["ours"]["us_per_request"] - base
+            theirs = row["instrumentator"]["us_per_request"] - base
+            print(f"  {routes + ' routes':<12}{cells}  added: ours {ours:.1f}, instr. {theirs:.1f}")
+    for route, figures in results["accuracy"].items():
+        print(
+            f"\np95 of {figures['requests']} long-tailed durations, {route}"
+            f" (max {figures['max_ms']:.0f} ms)"
+        )
+        print(f"  {'exact (numpy, method=lower)':<30}{figures['exact_p95_ms']:10.1f} ms")
+        for name, value in figures["p95_ms"].items():
+            error = figures["relative_error"][name]
+            print(f"  {name:<30}{value:10.1f} ms   relative error {error:7.2%}")
+    merge = results["merge"]
+    print(
+        f"\nmerge of {merge['sketches']} serialised sketches ({merge['mean_bytes']:.0f} B each):"
+        f" {merge['merge_ms']:.0f} ms"
+    )
+
+
+def main() -> None:
+    """Run every measurement, print the table and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=10_000, help="per in-process repeat")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--load-seconds", type=float, default=4.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--skip-uvicorn", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "in_process": asyncio.run(in_process(args.requests, args.repeats)),
+    }
+    if not args.skip_uvicorn:
+        results["uvicorn"] = under_uvicorn(args.load_seconds, args.connections)
+    results["accuracy"] = {
+        route: accuracy(200_000, median) for route, median in ROUTE_MEDIANS_MS.items()
+    }
+    results["merge"] = merge_speed(100_000)
+    report(results)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
