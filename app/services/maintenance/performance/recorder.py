@@ -163,11 +163,14 @@ class RequestRecorder:
         )
         with self._lock:
             bucket = self._live.get(key)
+            opened = bucket is None
             if bucket is None:
                 bucket = self._live[key] = _Accumulator()
-                self._enforce_bound()
             bucket.sketch.add(duration_ms)
             self._offer_exemplar(bucket.exemplars, duration_ms, request_id, at)
+            if opened:
+                # After counting, so a request landing in a dropped minute is counted as lost.
+                self._enforce_bound()
 
     def drain(self, *, final: bool = False) -> list[MinuteBucket]:
         """Take every complete minute (every minute when ``final``), oldest first."""

@@ -89,7 +89,7 @@ class QuantileSketch:
 
     @property
     def sum(self) -> float:
-        """The exact sum of the values added."""
+        """The sum of the values added, not estimated from buckets."""
         return self._sum
 
     @property
@@ -127,7 +127,7 @@ class QuantileSketch:
             if index in bins:
                 bins[index] += 1
             else:
-                self._open_bin(index, 1)
+                self._open_bin(index)
         elif value >= 0.0:
             self._zero += 1
         else:  # negative, or NaN: every comparison above was false
@@ -259,7 +259,7 @@ class QuantileSketch:
             sketch.add(value)
         return sketch
 
-    def _open_bin(self, index: int, count: int) -> None:
+    def _open_bin(self, index: int) -> None:
         bins = self._bins
         if not bins:
             self._lo = self._hi = index
@@ -267,7 +267,7 @@ class QuantileSketch:
             self._lo = index
         elif index > self._hi:
             self._hi = index
-        bins[index] = count
+        bins[index] = 1
         if self._hi - self._lo >= self._bin_limit:
             self._collapse()
 

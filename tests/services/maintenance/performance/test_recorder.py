@@ -173,6 +173,13 @@ class TestDrainAndRestore:
         assert [b.minute.minute for b in recorder.drain(final=True)] == [5, 5, 6]
         assert recorder.dropped_requests == 20
 
+    def test_a_late_request_for_a_dropped_minute_is_counted_as_dropped(self):
+        recorder = RequestRecorder(max_buckets=1)
+        recorder.record("/a", "GET", 200, 1.0, at=600.0)
+        recorder.record("/a", "GET", 200, 1.0, at=0.0)
+        assert (recorder.dropped_buckets, recorder.dropped_requests) == (1, 1)
+        assert [b.minute.minute for b in recorder.drain(final=True)] == [10]
+
 
 class TestConcurrency:
     def test_threads_recording_while_another_drains_lose_nothing(self):
