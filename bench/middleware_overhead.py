@@ -4,7 +4,8 @@ For an app of 30 and of 200 routes, three variants: no instrumentation, our
 ``RequestMetricsMiddleware`` + ``RequestRecorder``, and the instrumentator with its
 defaults. Each is driven first in process (the ASGI app called directly, no HTTP client
 in the way; median of interleaved repeats), then through uvicorn on loopback under load
-from ``wrk`` (or a bounded httpx loop when wrk is missing). Then the accuracy of a p95
+from ``wrk`` (or a bounded httpx loop when wrk is missing; median of interleaved rounds,
+one worker per variant started side by side). Then the accuracy of a p95
 from the same long-tailed durations, read from our sketch and from the instrumentator's
 default histogram buckets the way Prometheus' ``histogram_quantile`` would, and the speed
 of merging many stored per-minute sketches.
@@ -33,7 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +179,7 @@ def wait_until_serving(url: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"uvicorn did not start serving {url}")
 
 
-def wrk_load(base_url: str, paths: Sequence[str], seconds: float, connections: int) -> float:
+def wrk_load(base_url: str, paths: Sequence[str], seconds: int, connections: int) -> float:
     """Requests per second from wrk cycling over ``paths``."""
     quoted = ", ".join(f'"{path}"' for path in paths)
     script = (
@@ -198,8 +200,9 @@ def wrk_load(base_url: str, paths: Sequence[str], seconds: float, connections: i
     return float(found.group(1))
 
 
-def httpx_load(base_url: str, paths: Sequence[str], requests: int, connections: int) -> float:
-    """Requests per second from a bounded number of httpx requests (when wrk is missing)."""
+def httpx_load(base_url: str, paths: Sequence[str], seconds: int, connections: int) -> float:
+    """Requests per second from a bounded httpx loop, when wrk is not installed."""
+    requests = seconds * 1000  # a fixed count, roughly ``seconds`` long on this machine
 
     async def run() -> float:
         limits = httpx.Limits(max_connections=connections)
@@ -217,34 +220,47 @@ def httpx_load(base_url: str, paths: Sequence[str], requests: int, connections: 
     return asyncio.run(run())
 
 
-def under_uvicorn(seconds: float, connections: int) -> dict[str, Any]:
-    """Requests/s and µs per request for each variant served by one uvicorn worker."""
-    tool = "wrk" if shutil.which("wrk") else "httpx"
-    results: dict[str, Any] = {"load_tool": tool}
+@contextmanager
+def serving(routes: int, variant: str) -> Iterator[str]:
+    """A uvicorn worker serving the app on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "BENCH_ROUTES": str(routes), "BENCH_VARIANT": variant}
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    command = [sys.executable, "-m", "uvicorn", "bench.middleware_overhead:app_from_env"]
+    command += ["--factory", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def under_uvicorn(seconds: int, connections: int, rounds: int) -> dict[str, Any]:
+    """Median requests/s (and µs per request) of each variant served by one uvicorn worker."""
+    load = wrk_load if shutil.which("wrk") else httpx_load
+    results: dict[str, Any] = {"load_tool": "wrk" if load is wrk_load else "httpx"}
     for routes in ROUTE_COUNTS:
         paths = request_paths(routes)
-        results[str(routes)] = {}
-        for variant in VARIANTS:
-            port = free_port()
-            base_url = f"http://127.0.0.1:{port}"
-            env = {**os.environ, "BENCH_ROUTES": str(routes), "BENCH_VARIANT": variant}
-            env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-            command = [sys.executable, "-m", "uvicorn", "bench.middleware_overhead:app_from_env"]
-            command += ["--factory", "--host", "127.0.0.1", "--port", str(port)]
-            command += ["--log-level", "warning", "--no-access-log"]
-            server = subprocess.Popen(command, cwd=ROOT, env=env)
-            try:
-                wait_until_serving(base_url + paths[0])
-                if tool == "wrk":
-                    wrk_load(base_url, paths, 1, connections)  # warm-up
-                    rate = wrk_load(base_url, paths, seconds, connections)
-                else:
-                    httpx_load(base_url, paths, 500, connections)  # warm-up
-                    rate = httpx_load(base_url, paths, int(seconds * 1500), connections)
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
-            results[str(routes)][variant] = {"requests_per_s": rate, "us_per_request": 1e6 / rate}
+        with ExitStack() as servers:
+            urls = {v: servers.enter_context(serving(routes, v)) for v in VARIANTS}
+            for url in urls.values():
+                wait_until_serving(url + paths[0])
+                load(url, paths, 1, connections)  # warm-up
+            rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+            # Rounds alternate the variants, so a busy moment on the machine hits all alike.
+            for _ in range(rounds):
+                for variant, url in urls.items():
+                    rates[variant].append(load(url, paths, seconds, connections))
+        results[str(routes)] = {
+            variant: {
+                "requests_per_s": statistics.median(samples),
+                "us_per_request": 1e6 / statistics.median(samples),
+                "rounds": samples,
+            }
+            for variant, samples in rates.items()
+        }
     return results
 
 
@@ -381,7 +397,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=10_000, help="per in-process repeat")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--load-seconds", type=float, default=4.0)
+    parser.add_argument("--load-seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-uvicorn", action="store_true")
     args = parser.parse_args()
@@ -391,7 +408,7 @@ def main() -> None:
         "in_process": asyncio.run(in_process(args.requests, args.repeats)),
     }
     if not args.skip_uvicorn:
-        results["uvicorn"] = under_uvicorn(args.load_seconds, args.connections)
+        results["uvicorn"] = under_uvicorn(args.load_seconds, args.connections, args.rounds)
     results["accuracy"] = {
         route: accuracy(200_000, median) for route, median in ROUTE_MEDIANS_MS.items()
     }

@@ -112,11 +112,6 @@ class QuantileSketch:
         """A read-only view of bucket index to count."""
         return MappingProxyType(self._bins)
 
-    @property
-    def bin_limit(self) -> int:
-        """The widest span of bucket indices kept before the lowest collapse."""
-        return self._bin_limit
-
     def add(self, value: float) -> None:
         """Count one value (milliseconds, ``0 <= value <= MAX_INDEXABLE_MS``)."""
         if value > MIN_INDEXABLE_MS:
