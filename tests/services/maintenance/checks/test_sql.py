@@ -96,8 +96,9 @@ class TestSqlite:
         assert result.details["database_bytes"] > 0
         assert result.details["pool"]["pool_class"] == "AsyncAdaptedQueuePool"
 
-    async def test_an_unreachable_file_is_unhealthy(self, tmp_path: Path) -> None:
-        url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
-        result = await run_check(database(url))
+    async def test_a_corrupt_store_file_is_unhealthy(self, tmp_path: Path) -> None:
+        path = tmp_path / "watchkeeper.db"
+        path.write_bytes(b"this was never a SQLite database " * 200)
+        result = await run_check(database(f"sqlite:///{path}"))
         assert result.status is ComponentStatus.UNHEALTHY
-        assert "unable to open database file" in result.message
+        assert "file is not a database" in result.message

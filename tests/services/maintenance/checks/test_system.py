@@ -42,7 +42,7 @@ class TestOnThisMachine:
         assert len(details["load_average"]) == 3
         assert details["process_count"] > 1
         assert details["uptime_s"] > 0
-        assert "cpu" in result.message and "memory" in result.message
+        assert "%" in result.message  # every figure when healthy, the offenders otherwise
 
     async def test_does_not_block_the_event_loop_while_sampling(self) -> None:
         gaps: list[float] = []
