@@ -18,7 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app tests
+	$(BIN)/mypy app scripts tests bench
 
 test: lint
 	$(BIN)/pytest

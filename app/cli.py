@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import Settings, get_settings
+from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.enums import Role, TokenKind
 from app.core.errors import WatchkeeperError
 from app.db import migrate
@@ -49,11 +49,19 @@ async def _reach(store: Store) -> None:
         raise fail(f"cannot reach the store at {store.masked_url}: {reason}") from None
 
 
+def settings_or_exit() -> Settings:
+    """The settings, or a one-line error naming what is wrong with them."""
+    try:
+        return get_settings()
+    except ConfigurationError as error:
+        raise fail(str(error)) from None
+
+
 def run_with_store(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Migrates the configured store, runs ``action`` in one unit of work, and cleans up."""
 
     async def go() -> T:
-        store = Store(get_settings().database_url)
+        store = Store(settings_or_exit().database_url)
         try:
             await _reach(store)
             await migrate.upgrade(store)
@@ -77,7 +85,7 @@ def serve(
 
     from app.main import create_app
 
-    settings = get_settings()
+    settings = settings_or_exit()
     asyncio.run(_check_store(settings))
     uvicorn.run(
         create_app(settings),

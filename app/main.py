@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from app.db import migrate
 from app.db.base import utcnow
 from app.db.store import Store
 from app.services.bootstrap import Bootstrap, ensure_admin
+from app.services.maintenance.monitor_loop import run_loop
+from app.services.maintenance.system_monitor import SystemMonitor
 
 logger = logging.getLogger("watchkeeper")
 
@@ -88,14 +91,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setup_logging(settings)
     store = Store(settings.database_url, pool_size=settings.database_pool_size)
 
+    monitor = SystemMonitor(store, settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bootstrap = await prepare_store(store, settings)
         if bootstrap is not None:
             announce(bootstrap)
+        stop = asyncio.Event()
+        loop = None
+        if settings.monitor_in_process:
+            loop = asyncio.create_task(
+                run_loop(
+                    monitor, interval=settings.monitor_interval_seconds, stop=stop, source="server"
+                )
+            )
         try:
             yield
         finally:
+            stop.set()
+            if loop is not None:
+                await loop  # finishes the sweep in flight
+            await monitor.aclose()
             await store.dispose()
 
     app = FastAPI(
@@ -107,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.clock = utcnow
+    app.state.monitor = monitor
     app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
     for outage in (DBAPIError, *STORE_OUTAGES):
         app.add_exception_handler(outage, _on_store_error)

@@ -139,7 +139,12 @@ async def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path
 def settings(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings of a test: its own store, no config file, a known admin token."""
     monkeypatch.setenv("WATCHKEEPER_CONFIG_FILE", str(tmp_path / "absent.toml"))
-    return Settings(database_url=store_url, data_dir=tmp_path, admin_token=ADMIN_TOKEN)
+    return Settings(
+        database_url=store_url,
+        data_dir=tmp_path,
+        admin_token=ADMIN_TOKEN,
+        monitor_in_process=False,
+    )
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from app.db.store import Store
 from app.services import accounts
 from app.services.maintenance.issue_tracker import IssueTracker
 from app.services.maintenance.sla import ResolutionTargets
+from app.services.maintenance.system_monitor import SystemMonitor
 
 
 def get_settings(request: Request) -> Settings:
@@ -106,3 +107,12 @@ async def get_issue_for_reader(issue_id: IssueId, user: CurrentUser, tracker: Tr
 
 
 IssueForReader = Annotated[Issue, Depends(get_issue_for_reader)]
+
+
+def get_monitor(request: Request) -> SystemMonitor:
+    """The process's SystemMonitor (shared cache, clients and pending sweeps)."""
+    monitor: SystemMonitor = request.app.state.monitor
+    return monitor
+
+
+MonitorDep = Annotated[SystemMonitor, Depends(get_monitor)]

@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from app.core.enums import Priority
+from app.schemas.targets import TargetList
 
 DEFAULT_CONFIG_FILE = Path("watchkeeper.toml")
 
@@ -42,6 +43,8 @@ class Settings(BaseSettings):
         env_prefix="WATCHKEEPER_",
         extra="forbid",
         validate_default=True,
+        # Error messages must never echo a target list with its passwords back.
+        hide_input_in_errors=True,
     )
 
     environment: Environment = Environment.DEVELOPMENT
@@ -63,6 +66,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    targets: TargetList = Field(
+        default_factory=list,
+        description="Dependencies to watch ([[targets]] in the TOML, JSON in the environment).",
+    )
+    monitor_in_process: bool = Field(
+        default=True, description="Run the monitoring loop inside the server."
+    )
+    monitor_interval_seconds: int = Field(default=60, ge=1, le=86_400)
+    monitor_buffer_limit: int = Field(
+        default=1000, ge=1, description="Sweeps kept in memory while the store is away."
+    )
+    health_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    health_retention_days: int = Field(default=30, ge=1, le=3650)
+    health_rollup_retention_days: int = Field(default=400, ge=1, le=3650)
 
     issue_resolution_target_hours: dict[Priority, float] = Field(
         default_factory=lambda: dict.fromkeys(Priority, 48.0),
@@ -110,7 +128,23 @@ class Settings(BaseSettings):
         )
 
 
+class ConfigurationError(Exception):
+    """The environment or watchkeeper.toml holds something Watchkeeper cannot use."""
+
+
+def describe(error: ValidationError) -> str:
+    """One line per mistake: the setting (and target) and what is wrong with it."""
+    problems = []
+    for detail in error.errors():
+        where = ".".join(str(part) for part in detail["loc"]) or "settings"
+        problems.append(f"{where}: {detail['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read on first use."""
-    return Settings()
+    """The process-wide settings, read on first use; ConfigurationError names any mistake."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(f"invalid configuration: {describe(error)}") from None

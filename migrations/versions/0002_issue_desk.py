@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db.base
 
-
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -122,6 +121,11 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_issues_assignee_id_status", ["assignee_id", "status"], unique=False
         )
+        batch_op.create_index(
+            "ix_issues_breakdown",
+            ["status", "issue_type", "priority", "resolution"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_issues_created_at"), ["created_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_issues_duplicate_of_id"), ["duplicate_of_id"], unique=False
@@ -220,6 +224,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_issues_issue_type"))
         batch_op.drop_index(batch_op.f("ix_issues_duplicate_of_id"))
         batch_op.drop_index(batch_op.f("ix_issues_created_at"))
+        batch_op.drop_index("ix_issues_breakdown")
         batch_op.drop_index("ix_issues_assignee_id_status")
 
     op.drop_table("issues")

@@ -23,6 +23,8 @@ class Issue(Base):
         Index("ix_issues_status_created_at", "status", "created_at"),
         Index("ix_issues_reporter_id_created_at", "reporter_id", "created_at"),
         Index("ix_issues_assignee_id_status", "assignee_id", "status"),
+        # Covers the statistics' counts by status, type, priority and resolution.
+        Index("ix_issues_breakdown", "status", "issue_type", "priority", "resolution"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

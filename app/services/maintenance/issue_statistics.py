@@ -11,6 +11,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,8 @@ from app.schemas.users import UserRef
 from app.services.maintenance.sla import AT_RISK_WINDOW, ResolutionTargets
 
 WEEKS = 12
+QUANTILES = (0.5, 0.9)
+DURATIONS = (Issue.triage_seconds, Issue.first_response_seconds, Issue.resolution_seconds)
 BACKLOG_AGES = (("< 1d", 1), ("1-7d", 7), ("7-30d", 30), ("> 30d", None))
 
 
@@ -92,24 +95,12 @@ class IssueStatisticsQuery:
         return where
 
     async def compute(self) -> IssueStatistics:
-        """All the figures of ``GET /issues/statistics``."""
+        """All the figures of ``GET /issues/statistics``: three queries over the issues."""
         counts = await self._counts()
         by_status = {
             s: sum(n for (st, _, _, _), n in counts.items() if st is s) for s in IssueStatus
         }
-        close_reasons = {
-            r: sum(n for (_, _, _, res), n in counts.items() if res is r) for r in Resolution
-        }
-        clock = await self._clock_and_backlog()
-        (
-            resolved,
-            within,
-            reopened,
-            reopens,
-            rejections,
-            verifications,
-            ever_resolved,
-        ) = await self._outcomes()
+        figures = await self._figures()
         return IssueStatistics(
             total=sum(counts.values()),
             by_status=by_status,
@@ -122,23 +113,36 @@ class IssueStatisticsQuery:
             open=sum(by_status[s] for s in OPEN_STATUSES),
             in_progress=sum(by_status[s] for s in WORKING_STATUSES),
             resolved=sum(by_status[s] for s in DONE_STATUSES),
-            time_to_triage_hours=await self._durations(Issue.triage_seconds),
-            time_to_first_response_hours=await self._durations(Issue.first_response_seconds),
-            time_to_resolution_hours=await self._durations(Issue.resolution_seconds),
+            time_to_triage_hours=await self._durations(figures, Issue.triage_seconds),
+            time_to_first_response_hours=await self._durations(
+                figures, Issue.first_response_seconds
+            ),
+            time_to_resolution_hours=await self._durations(figures, Issue.resolution_seconds),
             resolution_target=ResolutionTargetStats(
                 target_hours=self.targets.hours,
-                resolved=resolved,
-                within_target=within,
-                share=_ratio(within, resolved),
+                resolved=int(figures["resolved"]),
+                within_target=int(figures["within"]),
+                share=_ratio(figures["within"], figures["resolved"]),
             ),
-            past_target=clock["past_target"],
-            at_risk=clock["at_risk"],
-            reopens=reopens,
-            reopen_rate=_ratio(reopened, ever_resolved),
-            verification_rejection_rate=_ratio(rejections, rejections + verifications),
-            close_reasons=close_reasons,
-            backlog_by_age={label: clock[label] for label, _ in BACKLOG_AGES},
-            weekly=await self._weekly(),
+            past_target=int(figures["past_target"]),
+            at_risk=int(figures["at_risk"]),
+            reopens=int(figures["reopens"]),
+            reopen_rate=_ratio(figures["reopened"], figures["ever_resolved"]),
+            verification_rejection_rate=_ratio(
+                figures["rejections"], figures["rejections"] + figures["verifications"]
+            ),
+            close_reasons={
+                r: sum(n for (_, _, _, res), n in counts.items() if res is r) for r in Resolution
+            },
+            backlog_by_age={label: int(figures[label]) for label, _ in BACKLOG_AGES},
+            weekly=[
+                WeekCount(
+                    week_start=start,
+                    created=int(figures[f"created_{i}"]),
+                    resolved=int(figures[f"resolved_{i}"]),
+                )
+                for i, start in enumerate(week_starts(self.now))
+            ],
             open_per_assignee=await self._open_per_assignee(),
         )
 
@@ -152,7 +156,32 @@ class IssueStatisticsQuery:
         )
         return {(st, ty, pr, res): n for st, ty, pr, res, n in rows}
 
-    async def _clock_and_backlog(self) -> dict[str, int]:
+    async def _figures(self) -> dict[str, float]:
+        """Every other aggregate in one scan of the filtered issues, keyed by label."""
+        columns = [
+            *self._outcome_columns(),
+            *self._clock_columns(),
+            *self._weekly_columns(),
+            *self._duration_columns(),
+        ]
+        row = (await self.session.execute(select(*columns).where(*self.where))).one()
+        return {key: float(value or 0) for key, value in row._mapping.items()}
+
+    @staticmethod
+    def _outcome_columns() -> list[ColumnElement[Any]]:
+        return [
+            _count_if(Issue.resolved_within_target.is_not(None)).label("resolved"),
+            _count_if(Issue.resolved_within_target.is_(True)).label("within"),
+            _count_if(Issue.reopen_count > 0).label("reopened"),
+            func.coalesce(func.sum(Issue.reopen_count), 0).label("reopens"),
+            func.coalesce(func.sum(Issue.verification_rejections), 0).label("rejections"),
+            func.coalesce(func.sum(Issue.verification_count), 0).label("verifications"),
+            _count_if(or_(Issue.resolution_seconds.is_not(None), Issue.reopen_count > 0)).label(
+                "ever_resolved"
+            ),
+        ]
+
+    def _clock_columns(self) -> list[ColumnElement[Any]]:
         now = self.now
         unresolved = Issue.status.in_(UNRESOLVED_STATUSES)
         running = Issue.waiting_since.is_(None)
@@ -163,75 +192,63 @@ class IssueStatisticsQuery:
             and_(Issue.waiting_since.is_not(None), Issue.waiting_since > Issue.sla_due_at),
         )
         at_risk = and_(running, Issue.sla_due_at >= now, Issue.sla_due_at <= now + AT_RISK_WINDOW)
-        columns = [
+        columns: list[ColumnElement[Any]] = [
             _count_if(and_(unresolved, past)).label("past_target"),
             _count_if(and_(unresolved, at_risk)).label("at_risk"),
         ]
         newer_than = now
         for label, days in BACKLOG_AGES:
-            older = Issue.created_at <= newer_than
-            if days is None:
-                columns.append(_count_if(and_(unresolved, older)).label(label))
-            else:
+            age = Issue.created_at <= newer_than
+            if days is not None:
                 boundary = now - timedelta(days=days)
-                columns.append(
-                    _count_if(and_(unresolved, older, Issue.created_at > boundary)).label(label)
-                )
+                age = and_(age, Issue.created_at > boundary)
                 newer_than = boundary
-        row = (await self.session.execute(select(*columns).where(*self.where))).one()
-        return {key: int(value) for key, value in row._mapping.items()}
+            columns.append(_count_if(and_(unresolved, age)).label(label))
+        return columns
 
-    async def _outcomes(self) -> tuple[int, int, int, int, int, int, int]:
-        row = (
-            await self.session.execute(
-                select(
-                    _count_if(Issue.resolved_within_target.is_not(None)),
-                    _count_if(Issue.resolved_within_target.is_(True)),
-                    _count_if(Issue.reopen_count > 0),
-                    func.coalesce(func.sum(Issue.reopen_count), 0),
-                    func.coalesce(func.sum(Issue.verification_rejections), 0),
-                    func.coalesce(func.sum(Issue.verification_count), 0),
-                    _count_if(or_(Issue.resolution_seconds.is_not(None), Issue.reopen_count > 0)),
-                ).where(*self.where)
-            )
-        ).one()
-        resolved, within, reopened, reopens, rejections, verifications, ever = (int(v) for v in row)
-        return resolved, within, reopened, reopens, rejections, verifications, ever
+    def _weekly_columns(self) -> list[ColumnElement[Any]]:
+        starts = week_starts(self.now)
+        bounds = [*starts, starts[-1] + timedelta(weeks=1)]
+        columns: list[ColumnElement[Any]] = []
+        for i, (start, end) in enumerate(itertools.pairwise(bounds)):
+            created = and_(Issue.created_at >= start, Issue.created_at < end)
+            resolved = and_(Issue.resolved_at >= start, Issue.resolved_at < end)
+            columns.append(_count_if(created).label(f"created_{i}"))
+            columns.append(_count_if(resolved).label(f"resolved_{i}"))
+        return columns
 
-    async def _durations(self, column: InstrumentedAttribute[float | None]) -> DurationStats:
-        measured = [*self.where, column.is_not(None)]
-        count, average = (
-            await self.session.execute(
-                select(func.count(column), func.avg(column)).where(*measured)
-            )
-        ).one()
-        median, p90 = await self._percentiles(column, measured, int(count), (0.5, 0.9))
+    def _duration_columns(self) -> list[ColumnElement[Any]]:
+        on_postgres = self.session.get_bind().dialect.name == "postgresql"
+        columns: list[ColumnElement[Any]] = []
+        for column in DURATIONS:
+            name = column.key
+            columns += [
+                func.count(column).label(f"{name}_n"),
+                func.avg(column).label(f"{name}_avg"),
+            ]
+            if on_postgres:
+                columns += [
+                    func.percentile_cont(q).within_group(column).label(f"{name}_q{q}")
+                    for q in QUANTILES
+                ]
+        return columns
+
+    async def _durations(
+        self, figures: dict[str, float], column: InstrumentedAttribute[float | None]
+    ) -> DurationStats:
+        name = column.key
+        count = int(figures[f"{name}_n"])
+        if count and f"{name}_q{QUANTILES[0]}" not in figures:
+            measured = [*self.where, column.is_not(None)]
+            for q in QUANTILES:
+                figures[f"{name}_q{q}"] = await self._interpolated(column, measured, count, q)
+        median, p90 = (figures.get(f"{name}_q{q}") if count else None for q in QUANTILES)
         return DurationStats(
-            count=int(count),
-            avg=_hours(float(average) if average is not None else None),
+            count=count,
+            avg=_hours(figures[f"{name}_avg"]) if count else None,
             median=_hours(median),
             p90=_hours(p90),
         )
-
-    async def _percentiles(
-        self,
-        column: InstrumentedAttribute[float | None],
-        where: Sequence[ColumnElement[bool]],
-        count: int,
-        quantiles: Sequence[float],
-    ) -> list[float | None]:
-        if count == 0:
-            return [None for _ in quantiles]
-        if self.session.get_bind().dialect.name == "postgresql":
-            row = (
-                await self.session.execute(
-                    select(
-                        *(func.percentile_cont(q).within_group(column) for q in quantiles)
-                    ).where(*where)
-                )
-            ).one()
-            return [float(v) for v in row]
-        return [await self._interpolated(column, where, count, q) for q in quantiles]
 
     async def _interpolated(
         self,
@@ -251,19 +268,6 @@ class IssueStatisticsQuery:
         low = float(values[0] or 0.0)
         high = float(values[-1] or 0.0)
         return low + (high - low) * (position - below)
-
-    async def _weekly(self) -> list[WeekCount]:
-        starts = week_starts(self.now)
-        bounds = [*starts, starts[-1] + timedelta(weeks=1)]
-        columns = []
-        for start, end in itertools.pairwise(bounds):
-            columns.append(_count_if(and_(Issue.created_at >= start, Issue.created_at < end)))
-            columns.append(_count_if(and_(Issue.resolved_at >= start, Issue.resolved_at < end)))
-        row = (await self.session.execute(select(*columns).where(*self.where))).one()
-        return [
-            WeekCount(week_start=start, created=int(row[2 * i]), resolved=int(row[2 * i + 1]))
-            for i, start in enumerate(starts)
-        ]
 
     async def _open_per_assignee(self) -> list[AssigneeLoad]:
         rows = await self.session.execute(

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
 
-from app.api.deps import CurrentUser, IssueForReader, StaffUser, TrackerDep
+from app.api.deps import (
+    CurrentUser,
+    IssueForReader,
+    MonitorDep,
+    SessionDep,
+    StaffUser,
+    TrackerDep,
+)
 from app.api.v1.prefix import API_V1
+from app.schemas.health import CollectedSweep, HealthReport
 from app.schemas.issues import (
     CommentCreate,
     CommentRead,
@@ -22,8 +31,42 @@ from app.schemas.issues import (
     StatisticsQuery,
     StatusChange,
 )
+from app.services.maintenance.health_format import HEALTH_JSON, health_json
 
 router = APIRouter(prefix=f"{API_V1}/maintenance", tags=["maintenance"])
+
+
+# Health ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/health",
+    response_model=HealthReport,
+    responses={200: {"content": {HEALTH_JSON: {}}}},
+)
+async def health(
+    request: Request,
+    _: StaffUser,
+    session: SessionDep,
+    monitor: MonitorDep,
+    hours: Annotated[int, Query(ge=1, le=720, description="Trend window.")] = 24,
+) -> HealthReport | JSONResponse:
+    """Live status of every component, with the trend of the last ``hours`` hours.
+
+    With ``Accept: application/health+json`` the live part answers in the IETF draft format.
+    """
+    if HEALTH_JSON in request.headers.get("accept", ""):
+        body = health_json(await monitor.live(), version=request.app.version)
+        return JSONResponse(body, media_type=HEALTH_JSON)
+    return await monitor.report(session, hours)
+
+
+@router.post("/metrics/collect", response_model=CollectedSweep)
+async def collect_metrics(_: StaffUser, monitor: MonitorDep) -> CollectedSweep:
+    """Runs every check now and stores the result (developers)."""
+    collected = await monitor.collect(source="api")
+    assert collected is not None  # only a slotted sweep can be skipped
+    return collected
 
 
 # Issues ------------------------------------------------------------------------------
