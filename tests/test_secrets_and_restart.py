@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import httpx
+from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
@@ -93,3 +94,17 @@ class TestRestart:
         heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
         assert set(current) == set(heads)
         assert admins == 1
+
+
+class TestMigrationsMatchModels:
+    async def test_migrated_schema_equals_the_models(self, settings: Settings, app) -> None:
+        store = Store(settings.database_url)
+
+        def differences(sync_connection):  # type: ignore[no-untyped-def]
+            context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+            return compare_metadata(context, Base.metadata)
+
+        async with store.engine.connect() as connection:
+            found = await connection.run_sync(differences)
+        await store.dispose()
+        assert found == []
