@@ -100,7 +100,7 @@ class TestMigrationsMatchModels:
     async def test_migrated_schema_equals_the_models(self, settings: Settings, app) -> None:
         store = Store(settings.database_url)
 
-        def differences(sync_connection):  # type: ignore[no-untyped-def]
+        def differences(sync_connection):
             context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
             return compare_metadata(context, Base.metadata)
 
