@@ -1,5 +1,6 @@
 """Every table, imported here so ``Base.metadata`` (and Alembic) sees them all."""
 
+from app.db.models.alerts import Alert, AlertDelivery, MaintenanceWindow
 from app.db.models.health import (
     ComponentState,
     HealthHour,
@@ -11,6 +12,8 @@ from app.db.models.issues import Issue, IssueComment, IssueEvent, IssueLabel
 from app.db.models.users import ApiToken, User
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
     "ApiToken",
     "ComponentState",
     "HealthHour",
@@ -21,5 +24,6 @@ __all__ = [
     "IssueComment",
     "IssueEvent",
     "IssueLabel",
+    "MaintenanceWindow",
     "User",
 ]
