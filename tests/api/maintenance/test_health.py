@@ -1,0 +1,236 @@
+"""A developer asks how everything is doing: live checks, the host, the trend, IETF probes.
+
+The app watches a real Redis and an HTTP API on a closed port (a dependency that is down),
+besides the host and its own store, which it always watches.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from app.core.enums import Role
+from app.schemas.targets import HttpTarget, RedisTarget
+from tests.conftest import ADMIN_TOKEN, Account, MakeAccount, service_url
+
+HEALTH = "/api/v1/maintenance/health"
+COLLECT = "/api/v1/maintenance/metrics/collect"
+HEALTH_JSON = "application/health+json"
+STATUSES = {"healthy", "degraded", "unhealthy", "unknown"}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: bound once to learn a free number, then released."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def settings(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The harness's settings plus two targets: a live Redis and an HTTP API that is down."""
+    monkeypatch.setenv("WATCHKEEPER_CONFIG_FILE", str(tmp_path / "absent.toml"))
+    redis_url = service_url("WATCHKEEPER_TEST_REDIS_URL", "Redis")
+    return Settings(
+        database_url=store_url,
+        data_dir=tmp_path,
+        admin_token=ADMIN_TOKEN,
+        monitor_in_process=False,
+        targets=[
+            RedisTarget(name="cache", url=redis_url, timeout_s=2),
+            HttpTarget(
+                name="payments", url=f"http://127.0.0.1:{closed_port()}/health", timeout_s=2
+            ),
+        ],
+    )
+
+
+@pytest.fixture
+async def dev(make_account: MakeAccount) -> Account:
+    return await make_account("dev", Role.DEVELOPER)
+
+
+@pytest.fixture
+async def rita(make_account: MakeAccount) -> Account:
+    return await make_account("rita", Role.USER)
+
+
+def by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in items}
+
+
+class TestHealth:
+    async def test_developer_sees_every_component_and_the_worst_status_overall(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        response = await client.get(HEALTH, headers=dev.headers)
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        components = by_name(body["components"])
+        assert list(components) == ["system", "store", "cache", "payments"]
+        assert [c["kind"] for c in components.values()] == ["system", "database", "redis", "http"]
+        assert components["store"]["status"] == "healthy"
+        assert components["cache"]["status"] == "healthy"
+        assert components["cache"]["details"]["url"].startswith("redis://")
+        assert components["payments"]["status"] == "unhealthy"
+        assert components["payments"]["latency_ms"] is None
+        assert "connect" in components["payments"]["message"].lower()
+        assert all(c["status"] in STATUSES and c["message"] for c in components.values())
+        assert body["status"] == "unhealthy"  # the API that is down drags the whole down
+
+    async def test_system_summary_carries_the_hosts_headline_figures(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        system = (await client.get(HEALTH, headers=dev.headers)).json()["system"]
+
+        for percent in ("cpu_percent", "memory_percent", "swap_percent", "disk_percent"):
+            assert 0 <= system[percent] <= 100
+        assert len(system["load_average"]) == 3
+        assert system["process_count"] > 0
+        assert system["uptime_s"] > 0
+
+    async def test_trend_of_a_store_without_history_has_no_uptime_to_claim(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        trend = (await client.get(f"{HEALTH}?hours=48", headers=dev.headers)).json()["trend"]
+
+        assert trend["hours"] == 48
+        assert trend["uptime_percent"] is None
+        assert trend["direction"] == "stable"
+        assert "not enough history" in trend["direction_reason"]
+        assert trend["components"] == []
+        assert trend["overall"]["name"] == "*"
+        assert trend["overall"]["no_data_s"] > 47 * 3600
+        assert set(trend) == {
+            "hours",
+            "window_start",
+            "window_end",
+            "uptime_percent",
+            "direction",
+            "direction_reason",
+            "overall",
+            "components",
+        }
+
+    @pytest.mark.parametrize("hours", [0, 721])
+    async def test_a_window_outside_one_hour_to_thirty_days_is_refused(
+        self, client: httpx.AsyncClient, dev: Account, hours: int
+    ) -> None:
+        response = await client.get(f"{HEALTH}?hours={hours}", headers=dev.headers)
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["query", "hours"]
+
+    async def test_a_user_may_not_see_the_health_of_the_service(
+        self, client: httpx.AsyncClient, rita: Account
+    ) -> None:
+        response = await client.get(HEALTH, headers=rita.headers)
+
+        assert response.status_code == 403
+
+    async def test_no_token_is_401_with_a_bearer_challenge(self, client: httpx.AsyncClient) -> None:
+        response = await client.get(HEALTH)
+
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+    async def test_a_burst_of_callers_shares_one_sweep(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        first = (await client.get(HEALTH, headers=dev.headers)).json()
+        second = (await client.get(HEALTH, headers=dev.headers)).json()
+
+        assert second["checked_at"] == first["checked_at"]
+        assert second["components"] == first["components"]
+
+
+class TestHealthJson:
+    async def test_probes_asking_for_health_json_get_the_ietf_format(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        response = await client.get(HEALTH, headers={**dev.headers, "Accept": HEALTH_JSON})
+
+        assert response.status_code == 200
+        assert response.headers["content-type"] == HEALTH_JSON
+        body = response.json()
+        assert body["status"] == "fail"
+        checks = body["checks"]
+        assert {
+            "system:responseTime",
+            "store:responseTime",
+            "cache:responseTime",
+            "payments:responseTime",
+            "system:cpu:utilization",
+            "system:memory:utilization",
+            "system:disk:utilization",
+            "system:uptime",
+        } <= set(checks)
+        for key, entries in checks.items():
+            assert ":" in key
+            assert {"observedValue", "observedUnit", "status", "time"} <= set(entries[0])
+            assert entries[0]["status"] in {"pass", "warn", "fail"}
+        assert checks["cache:responseTime"][0]["status"] == "pass"
+        assert checks["cache:responseTime"][0]["observedUnit"] == "ms"
+        assert checks["cache:responseTime"][0]["componentType"] == "datastore"
+        payments = checks["payments:responseTime"][0]
+        assert payments["status"] == "fail"
+        assert "connect" in payments["output"].lower()
+        assert checks["system:memory:utilization"][0]["observedUnit"] == "percent"
+
+    async def test_health_json_still_checks_the_window(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        response = await client.get(
+            f"{HEALTH}?hours=0", headers={**dev.headers, "Accept": HEALTH_JSON}
+        )
+
+        assert response.status_code == 422
+
+
+class TestCollect:
+    async def test_a_collected_sweep_is_stored_and_shows_in_the_trend(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        collected = await client.post(COLLECT, headers=dev.headers)
+
+        assert collected.status_code == 200, collected.text
+        sweep = collected.json()
+        assert sweep["stored"] is True
+        assert isinstance(sweep["sweep_id"], int)
+        assert [c["name"] for c in sweep["components"]] == ["system", "store", "cache", "payments"]
+
+        trend = (await client.get(HEALTH, headers=dev.headers)).json()["trend"]
+
+        components = by_name(trend["components"])
+        assert set(components) == {"system", "store", "cache", "payments"}
+        assert components["cache"]["checks"] == 1
+        assert components["cache"]["failures"] == 0
+        assert components["cache"]["uptime_percent"] == 100.0
+        assert components["payments"]["failures"] == 1
+        assert components["payments"]["uptime_percent"] == 0.0
+        (incident,) = components["payments"]["incidents"]
+        assert incident["ended_at"] is None
+        assert incident["started_at"] == next(
+            c["checked_at"] for c in sweep["components"] if c["name"] == "payments"
+        )
+        assert trend["overall"]["checks"] == 1
+        assert trend["uptime_percent"] == 0.0
+
+    async def test_collecting_is_for_developers_and_admins(
+        self, client: httpx.AsyncClient, rita: Account, admin_headers: dict[str, str]
+    ) -> None:
+        as_user = await client.post(COLLECT, headers=rita.headers)
+        anonymous = await client.post(COLLECT)
+        as_admin = await client.post(COLLECT, headers=admin_headers)
+
+        assert as_user.status_code == 403
+        assert anonymous.status_code == 401
+        assert as_admin.status_code == 200
+        assert as_admin.json()["stored"] is True
