@@ -117,7 +117,14 @@ class HealthTrendQuery:
             for name, tally in whole.items()
         }
         overall = trends.pop(OVERALL, None) or self._trend(OVERALL, None, Tally(), [])
-        verdict, reason = direction(*halves[OVERALL])
+        # The overall status carries no latency of its own: its halves take every
+        # component's latency sketches, so a slowdown shows in the direction too.
+        first, second = halves[OVERALL]
+        for name, (early, late) in list(halves.items()):
+            if name != OVERALL:
+                first.sketches.extend(early.sketches)
+                second.sketches.extend(late.sketches)
+        verdict, reason = direction(first, second)
         return HealthTrend(
             hours=self.hours,
             window_start=self.start,
