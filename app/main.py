@@ -23,6 +23,8 @@ from app.db import migrate
 from app.db.base import utcnow
 from app.db.store import Store
 from app.services.bootstrap import Bootstrap, ensure_admin
+from app.services.maintenance.alerts.dispatcher import Dispatcher
+from app.services.maintenance.alerts.engine import AlertEngine, channels_of
 from app.services.maintenance.monitor_loop import run_loop
 from app.services.maintenance.system_monitor import SystemMonitor
 
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(settings.database_url, pool_size=settings.database_pool_size)
 
     monitor = SystemMonitor(store, settings)
+    monitor.observers.append(AlertEngine.from_settings(settings))
+    dispatcher = Dispatcher(store, channels_of(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if bootstrap is not None:
             announce(bootstrap)
         stop = asyncio.Event()
+        notifications = asyncio.create_task(dispatcher.run(stop))
         loop = None
         if settings.monitor_in_process:
             loop = asyncio.create_task(
@@ -112,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if loop is not None:
                 await loop  # finishes the sweep in flight
+            await notifications
             await monitor.aclose()
             await store.dispose()
 

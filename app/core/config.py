@@ -12,6 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
+import apprise
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -21,7 +22,8 @@ from pydantic_settings import (
 )
 
 from app.core.enums import Priority
-from app.schemas.targets import TargetList
+from app.schemas.alerts import AlertRules, MaintenanceWindowCreate
+from app.schemas.targets import TargetList, mask_url
 
 DEFAULT_CONFIG_FILE = Path("watchkeeper.toml")
 
@@ -82,6 +84,18 @@ class Settings(BaseSettings):
     health_retention_days: int = Field(default=30, ge=1, le=3650)
     health_rollup_retention_days: int = Field(default=400, ge=1, le=3650)
 
+    alert_rules: AlertRules = Field(default_factory=AlertRules)
+    alert_webhooks: list[str] = Field(
+        default_factory=list, description="URLs that receive signed JSON for every alert event."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of the X-Watchkeeper-Signature header."
+    )
+    alert_apprise_urls: list[str] = Field(
+        default_factory=list, description="apprise URLs: slack://, discord://, mailto://, ..."
+    )
+    maintenance_windows: list[MaintenanceWindowCreate] = Field(default_factory=list)
+
     issue_resolution_target_hours: dict[Priority, float] = Field(
         default_factory=lambda: dict.fromkeys(Priority, 48.0),
         description="Hours each priority may take to resolve; missing ones keep 48.",
@@ -106,6 +120,18 @@ class Settings(BaseSettings):
         if any(value <= 0 for value in hours.values()):
             raise ValueError("resolution targets must be positive hours")
         return {**dict.fromkeys(Priority, 48.0), **hours}
+
+    @model_validator(mode="after")
+    def _channels_are_usable(self) -> Settings:
+        for url in self.alert_webhooks:
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"alert_webhooks: {mask_url(url)} is not an http(s) URL")
+        if self.alert_webhooks and self.alert_webhook_secret is None:
+            raise ValueError("alert_webhook_secret: needed to sign the alert webhooks")
+        for url in self.alert_apprise_urls:
+            if not apprise.Apprise().add(url):
+                raise ValueError(f"alert_apprise_urls: apprise cannot use {mask_url(url)}")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -427,6 +427,14 @@ class IssueTracker:
         await self.session.refresh(comment, attribute_names=["author"])
         return CommentRead.model_validate(comment)
 
+    async def annotate(
+        self, issue: Issue, actor: User, field: str, value: str, *, note: str | None = None
+    ) -> None:
+        """Adds a history entry that is not a field change, such as a link to an alert."""
+        self._record(issue, actor, field, None, value, note=note)
+        issue.updated_at = self.clock()
+        await self.session.flush()
+
     # Helpers -------------------------------------------------------------------------
 
     def _record(
