@@ -98,7 +98,11 @@ class SystemMonitor:
         self.max_gap = timedelta(seconds=2 * settings.monitor_interval_seconds)
         self.observers: list[SweepObserver] = []
         self.dropped_sweeps = 0
-        self._pending: deque[tuple[Sweep, str]] = deque(maxlen=settings.monitor_buffer_limit)
+        # A kept sweep remembers the slot row it claimed, so it lands there and leaves no
+        # empty claim behind.
+        self._pending: deque[tuple[Sweep, str, HealthSweep | None]] = deque(
+            maxlen=settings.monitor_buffer_limit
+        )
         self._live: tuple[float, Sweep] | None = None
         self._live_lock = asyncio.Lock()
 
@@ -141,7 +145,7 @@ class SystemMonitor:
             await self._write_pending()
             sweep_id = await self._write(sweep, source, claimed)
         except Exception as error:
-            self._keep(sweep, source)
+            self._keep(sweep, source, claimed)
             logger.warning(
                 "store unavailable, %d sweep(s) kept in memory: %s",
                 len(self._pending),
@@ -171,15 +175,15 @@ class SystemMonitor:
                 await observer(session, sweep)
             return stored.id
 
-    def _keep(self, sweep: Sweep, source: str) -> None:
+    def _keep(self, sweep: Sweep, source: str, claimed: HealthSweep | None) -> None:
         if len(self._pending) == self._pending.maxlen:
             self.dropped_sweeps += 1  # the oldest goes; memory stays bounded
-        self._pending.append((sweep, source))
+        self._pending.append((sweep, source, claimed))
 
     async def _write_pending(self) -> None:
         while self._pending:
-            sweep, source = self._pending[0]
-            await self._write(sweep, source, None)
+            sweep, source, claimed = self._pending[0]
+            await self._write(sweep, source, claimed)
             self._pending.popleft()
 
     async def report(self, session: AsyncSession, hours: int) -> HealthReport:
