@@ -1,0 +1,176 @@
+"""An operator runs ``scripts/monitor_system.py`` from a shell, on a fresh SQLite store.
+
+Each test starts the script as its own process with nothing but environment variables to
+configure it (no ``watchkeeper.toml`` unless the story brings one), then reads its output,
+its exit code and what it left in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "monitor_system.py"
+EXIT_CODES = {"healthy": 0, "degraded": 1, "unknown": 1, "unhealthy": 2}
+
+
+class Operator:
+    """Runs the script the way a shell would, against a store file of the test's own."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.database = home / "watchkeeper.db"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
+        self.env |= {
+            "WATCHKEEPER_DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
+            "WATCHKEEPER_CONFIG_FILE": str(home / "absent.toml"),
+            "WATCHKEEPER_DATA_DIR": str(home),
+            "COLUMNS": "160",
+        }
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), *args],
+            env=self.env | env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(SCRIPT), *args],
+            env=self.env,
+            cwd=self.home,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def sweeps(self) -> list[tuple[Any, ...]]:
+        """``(started_at, status)`` of every stored sweep; none before the store exists."""
+        if not self.database.exists():
+            return []
+        with sqlite3.connect(self.database, timeout=5) as connection:
+            try:
+                rows = connection.execute(
+                    "SELECT started_at, status FROM health_sweeps ORDER BY id"
+                ).fetchall()
+            except sqlite3.OperationalError:  # not migrated yet
+                return []
+        return rows
+
+
+@pytest.fixture
+def operator(tmp_path: Path) -> Operator:
+    return Operator(tmp_path)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class TestOnce:
+    def test_once_prints_a_table_with_the_host_and_the_store(self, operator: Operator) -> None:
+        done = operator.run("--once")
+
+        overall = re.search(r"Overall: (\w+) in \d+ ms, stored", done.stdout)
+        assert overall, done.stdout + done.stderr
+        assert done.returncode == EXIT_CODES[overall.group(1)]
+        rows = {line.split("│")[1].strip() for line in done.stdout.splitlines() if "│" in line}
+        assert {"system", "store"} <= rows
+        assert "SELECT 1" in done.stdout
+        assert len(operator.sweeps()) == 1
+
+    def test_once_json_prints_the_sweep_as_one_document(self, operator: Operator) -> None:
+        done = operator.run("--once", "--json")
+
+        sweep = json.loads(done.stdout)
+        assert [c["name"] for c in sweep["components"]] == ["system", "store"]
+        assert sweep["components"][1]["status"] == "healthy"
+        assert sweep["stored"] is True
+        assert isinstance(sweep["sweep_id"], int)
+        assert sweep["system"]["process_count"] > 0
+        assert done.returncode == EXIT_CODES[sweep["status"]]
+
+    def test_an_api_that_is_down_makes_the_sweep_unhealthy_and_exits_2(
+        self, operator: Operator
+    ) -> None:
+        target = {"name": "payments", "kind": "http", "url": f"http://127.0.0.1:{closed_port()}/"}
+
+        done = operator.run("--once", "--json", WATCHKEEPER_TARGETS=json.dumps([target]))
+
+        assert done.returncode == 2
+        sweep = json.loads(done.stdout)
+        assert sweep["status"] == "unhealthy"
+        assert sweep["components"][-1]["name"] == "payments"
+        assert sweep["components"][-1]["status"] == "unhealthy"
+
+    def test_a_bad_target_in_the_config_file_stops_with_one_line_naming_it(
+        self, operator: Operator
+    ) -> None:
+        config = operator.home / "watchkeeper.toml"
+        config.write_text(
+            '[[targets]]\nname = "orders"\nkind = "http"\nurl = "http://orders/"\n'
+            'timeout_s = "soon"\n'
+        )
+
+        done = operator.run("--once", WATCHKEEPER_CONFIG_FILE=str(config))
+
+        assert done.returncode not in (0, 1, 2)
+        (line,) = done.stderr.strip().splitlines()
+        assert "target 'orders'" in line
+        assert "timeout_s" in line
+        assert done.stdout == ""
+        assert operator.sweeps() == []
+
+
+class TestInterval:
+    def test_sigterm_finishes_the_sweep_in_flight_and_exits_0(self, operator: Operator) -> None:
+        launched = time.time()
+        process = operator.start("--interval", "1")
+        try:
+            deadline = time.monotonic() + 15
+            while not operator.sweeps():  # started, migrated and swept once
+                assert time.monotonic() < deadline, "no sweep stored"
+                time.sleep(0.05)
+            # Sweeps start on whole seconds; 0.1 s past one, at least 2.5 s after the launch,
+            # the host check (a 0.25 s CPU sample) is still running.
+            boundary = math.ceil(max(time.time(), launched + 2.4))
+            time.sleep(boundary + 0.1 - time.time())
+            signalled_at = time.time()
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+        assert process.returncode == 0, stderr
+        sweeps = operator.sweeps()
+        assert len(sweeps) >= 2
+        assert all(status is not None for _, status in sweeps)
+        # The sweep that began just before the signal was finished and stored.
+        last_started = max(
+            datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp() for started, _ in sweeps
+        )
+        assert boundary <= last_started < signalled_at
+        assert f"Stopped after {len(sweeps)} sweep(s)." in stdout
+        assert stdout.count("Overall:") == len(sweeps)
