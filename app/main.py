@@ -10,8 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError
 
 from app.api import probes
 from app.api.v1.router import routers as api_v1_routers
@@ -21,7 +20,7 @@ from app.core.errors import StoreUnavailable, WatchkeeperError
 from app.core.logging import AccessLogMiddleware, setup_logging
 from app.db import migrate
 from app.db.base import utcnow
-from app.db.store import Store
+from app.db.store import STORE_OUTAGES, Store, is_outage
 from app.services.bootstrap import Bootstrap, ensure_admin
 from app.services.maintenance.alerts.dispatcher import Dispatcher
 from app.services.maintenance.alerts.engine import AlertEngine, channels_of
@@ -29,9 +28,6 @@ from app.services.maintenance.monitor_loop import run_loop
 from app.services.maintenance.system_monitor import SystemMonitor
 
 logger = logging.getLogger("watchkeeper")
-
-# Errors that mean the store went away mid-request rather than a bug of ours.
-STORE_OUTAGES = (DisconnectionError, PoolTimeout, OSError)
 
 
 async def prepare_store(store: Store, settings: Settings) -> Bootstrap | None:
@@ -69,19 +65,8 @@ async def _on_watchkeeper_error(_: Request, error: Exception) -> JSONResponse:
     return _error_response(error)
 
 
-def _is_store_outage(error: Exception) -> bool:
-    if isinstance(error, DBAPIError):
-        original = error.orig
-        return (
-            error.connection_invalidated
-            or isinstance(original, STORE_OUTAGES)
-            or any(word in str(original).lower() for word in ("connection", "locked"))
-        )
-    return isinstance(error, STORE_OUTAGES)
-
-
 async def _on_store_error(request: Request, error: Exception) -> JSONResponse:
-    if not _is_store_outage(error):
+    if not is_outage(error):
         raise error
     logger.error("store unavailable during %s: %s", request.url.path, type(error).__name__)
     return _error_response(StoreUnavailable())
@@ -103,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if bootstrap is not None:
             announce(bootstrap)
         stop = asyncio.Event()
-        notifications = asyncio.create_task(dispatcher.run(stop))
+        notifications = None
+        if settings.alert_dispatch_in_process:
+            notifications = asyncio.create_task(dispatcher.run(stop))
         loop = None
         if settings.monitor_in_process:
             loop = asyncio.create_task(
@@ -117,7 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if loop is not None:
                 await loop  # finishes the sweep in flight
-            await notifications
+            if notifications is not None:
+                await notifications
             await monitor.aclose()
             await store.dispose()
 

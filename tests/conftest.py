@@ -144,6 +144,7 @@ def settings(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         data_dir=tmp_path,
         admin_token=ADMIN_TOKEN,
         monitor_in_process=False,
+        alert_dispatch_in_process=False,
     )
 
 

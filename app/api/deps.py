@@ -19,6 +19,8 @@ from app.db.base import utcnow
 from app.db.models import Issue, User
 from app.db.store import Store
 from app.services import accounts
+from app.services.maintenance.alerts.desk import AlertDesk
+from app.services.maintenance.alerts.engine import channels_of, config_windows
 from app.services.maintenance.issue_tracker import IssueTracker
 from app.services.maintenance.sla import ResolutionTargets
 from app.services.maintenance.system_monitor import SystemMonitor
@@ -116,3 +118,16 @@ def get_monitor(request: Request) -> SystemMonitor:
 
 
 MonitorDep = Annotated[SystemMonitor, Depends(get_monitor)]
+
+
+def get_alert_desk(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> AlertDesk:
+    """Alerts and maintenance windows, bound to this request's unit of work."""
+    return AlertDesk(
+        session,
+        channels=channels_of(settings),
+        configured_windows=config_windows(settings.maintenance_windows),
+        clock=clock,
+    )
+
+
+AlertDeskDep = Annotated[AlertDesk, Depends(get_alert_desk)]

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         default_factory=list, description="apprise URLs: slack://, discord://, mailto://, ..."
     )
     maintenance_windows: list[MaintenanceWindowCreate] = Field(default_factory=list)
+    alert_dispatch_in_process: bool = Field(
+        default=True, description="Send queued notifications from inside the server."
+    )
 
     issue_resolution_target_hours: dict[Priority, float] = Field(
         default_factory=lambda: dict.fromkeys(Priority, 48.0),

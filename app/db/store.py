@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +22,21 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+
+# Errors that mean the store went away rather than a bug of ours.
+STORE_OUTAGES = (DisconnectionError, PoolTimeout, OSError)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says the store cannot be reached or used right now."""
+    if isinstance(error, DBAPIError):
+        original = error.orig
+        return (
+            error.connection_invalidated
+            or isinstance(original, STORE_OUTAGES)
+            or any(word in str(original).lower() for word in ("connection", "locked"))
+        )
+    return isinstance(error, STORE_OUTAGES)
 
 
 def masked_url(url: str) -> str:

@@ -7,6 +7,6 @@ which the access log and the request metrics read instead of matching paths agai
 
 from fastapi import APIRouter
 
-from app.api.v1.endpoints import auth, maintenance, users
+from app.api.v1.endpoints import alerts, auth, maintenance, users
 
-routers: tuple[APIRouter, ...] = (auth.router, users.router, maintenance.router)
+routers: tuple[APIRouter, ...] = (auth.router, users.router, maintenance.router, alerts.router)

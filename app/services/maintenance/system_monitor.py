@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.db.base import utcnow
 from app.db.models import HealthSweep
-from app.db.store import Store
+from app.db.store import Store, is_outage
 from app.schemas.health import CollectedSweep, HealthReport, Sweep, SystemSummary
 from app.schemas.targets import (
     ComponentKind,
@@ -138,13 +138,18 @@ class SystemMonitor:
                 claimed = await self._claim(slot, source)
             except IntegrityError:
                 return None
-            except Exception as error:  # the store is away: sweep anyway and keep it
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                # the store is away: sweep anyway and keep the result
                 logger.warning("cannot claim sweep slot %s: %s", slot, type(error).__name__)
         sweep = await self.sweep()
         try:
             await self._write_pending()
             sweep_id = await self._write(sweep, source, claimed)
         except Exception as error:
+            if not is_outage(error):
+                raise
             self._keep(sweep, source, claimed)
             logger.warning(
                 "store unavailable, %d sweep(s) kept in memory: %s",
@@ -172,8 +177,19 @@ class SystemMonitor:
             ledger = HealthLedger(session, max_gap=self.max_gap)
             stored = await ledger.record(sweep, source=source, sweep_row=row)
             for observer in self.observers:
-                await observer(session, sweep)
+                await self._notify(observer, session, sweep)
             return stored.id
+
+    @staticmethod
+    async def _notify(observer: SweepObserver, session: AsyncSession, sweep: Sweep) -> None:
+        """Runs one observer in a savepoint: its failure must never cost the health history."""
+        try:
+            async with session.begin_nested():
+                await observer(session, sweep)
+        except Exception as error:
+            if is_outage(error):
+                raise
+            logger.exception("sweep observer %s failed", type(observer).__name__)
 
     def _keep(self, sweep: Sweep, source: str, claimed: HealthSweep | None) -> None:
         if len(self._pending) == self._pending.maxlen:

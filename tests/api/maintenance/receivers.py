@@ -1,0 +1,98 @@
+"""Real local peers for the alert stories: a service to watch that we switch up and down,
+a webhook receiver that can fail on purpose, and an SMTP server for apprise's mailto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return dict(json.loads(self.body))
+
+
+@dataclass
+class LocalPeer:
+    """``GET /target`` answers 200 while ``up`` else 503; ``POST /hook`` records the call and
+    answers the next status from ``hook_failures`` (then 200)."""
+
+    up: bool = True
+    hook_failures: list[int] = field(default_factory=list)
+    hooks: list[Received] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def events(self) -> list[tuple[str, str]]:
+        """``(event, component)`` of every webhook received, in order."""
+        return [(hook.json["event"], hook.json["component"]) for hook in self.hooks]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            method, path, _ = (await reader.readline()).decode().split(" ", 2)
+            headers: dict[str, str] = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            status = 200 if self.up else 503
+            if method == "POST" and path == "/hook":
+                self.hooks.append(Received(headers, body))
+                status = self.hook_failures.pop(0) if self.hook_failures else 200
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
+            )
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+
+class Mailbox:
+    """An SMTP server on loopback keeping every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content.decode("utf8", "replace"))
+        return "250 OK"
+
+    def apprise_url(self) -> str:
+        return (
+            f"mailto://127.0.0.1:{self.port}?from=watchkeeper@example.com"
+            "&to=oncall@example.com&mode=insecure"
+        )
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()

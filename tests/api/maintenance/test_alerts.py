@@ -1,0 +1,375 @@
+"""Alerts, end to end: a watched service goes down and comes back; the webhook receiver, the
+mailbox and the issue desk show what an on-call person would see."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from app.core.config import Settings
+from app.db.base import utcnow
+from app.main import create_app
+from app.schemas.alerts import AlertRules
+from app.schemas.targets import ComponentKind, HttpTarget, SystemTarget
+from app.services.maintenance.alerts.dispatcher import Dispatcher
+from app.services.maintenance.alerts.engine import channels_of
+from tests.api.maintenance.receivers import LocalPeer, Mailbox
+from tests.conftest import ADMIN_TOKEN, bearer
+
+MAINTENANCE = "/api/v1/maintenance"
+SECRET = "webhook-signing-secret"
+HEADERS = bearer(ADMIN_TOKEN)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[LocalPeer]:
+    server = LocalPeer()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+def quiet_system() -> SystemTarget:
+    """The host check, with limits a busy CI machine never reaches."""
+    return SystemTarget(
+        kind=ComponentKind.SYSTEM, name="system", degraded_percent=100, unhealthy_percent=100
+    )
+
+
+def watched(peer: LocalPeer, name: str = "shop", path: str = "/target") -> HttpTarget:
+    return HttpTarget(kind=ComponentKind.HTTP, name=name, url=peer.url(path), timeout_s=2)
+
+
+@pytest.fixture
+def alert_settings(settings: Settings, peer: LocalPeer, mailbox: Mailbox) -> Settings:
+    return settings.model_copy(
+        update={
+            "targets": [quiet_system(), watched(peer)],
+            "alert_webhooks": [peer.url("/hook")],
+            "alert_webhook_secret": SecretStr(SECRET),
+            "alert_apprise_urls": [mailbox.apprise_url()],
+            "alert_rules": AlertRules(cpu_percent=100, memory_percent=100, disk_percent=100),
+        }
+    )
+
+
+@pytest.fixture
+async def alerting(alert_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    application = create_app(alert_settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://wk") as http:
+            yield application, http
+
+
+class Desk:
+    """What the test does as an operator: run sweeps, deliver notifications, read alerts."""
+
+    def __init__(self, app: FastAPI, http: httpx.AsyncClient) -> None:
+        self.app, self.http = app, http
+
+    async def sweeps(self, count: int) -> None:
+        for _ in range(count):
+            collected = await self.http.post(f"{MAINTENANCE}/metrics/collect", headers=HEADERS)
+            assert collected.status_code == 200, collected.text
+            assert collected.json()["stored"], collected.text
+
+    async def deliver(self) -> None:
+        settings = self.app.state.settings
+        await Dispatcher(self.app.state.store, channels_of(settings)).deliver_due()
+
+    async def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        listed = await self.http.get(f"{MAINTENANCE}/alerts", params=filters, headers=HEADERS)
+        assert listed.status_code == 200, listed.text
+        return list(listed.json()["items"])
+
+    async def incidents(self) -> list[dict[str, Any]]:
+        listed = await self.http.get(
+            f"{MAINTENANCE}/issues", params={"issue_type": "incident"}, headers=HEADERS
+        )
+        return list(listed.json()["items"])
+
+
+@pytest.fixture
+def desk(alerting: tuple[FastAPI, httpx.AsyncClient]) -> Desk:
+    return Desk(*alerting)
+
+
+class TestRaisingAndClearing:
+    async def test_two_failures_raise_nothing_the_third_raises_one_alert(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        peer.up = False
+        await desk.sweeps(2)
+        await desk.deliver()
+        assert await desk.alerts(rule="component_down") == []
+
+        await desk.sweeps(3)
+        await desk.deliver()
+
+        [alert] = await desk.alerts(rule="component_down")
+        assert alert["component"] == "shop"
+        assert alert["state"] == "firing"
+        assert alert["count"] == 3
+        assert alert["figures"]["consecutive_failures"] == 3
+        assert peer.events() == [("firing", "shop")]
+
+    async def test_webhook_carries_a_valid_hmac_signature(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        peer.up = False
+        await desk.sweeps(3)
+        await desk.deliver()
+
+        [hook] = peer.hooks
+        expected = hmac.new(
+            SECRET.encode(),
+            hook.headers["x-watchkeeper-timestamp"].encode() + b"." + hook.body,
+            hashlib.sha256,
+        ).hexdigest()
+        assert hook.headers["x-watchkeeper-signature"] == f"sha256={expected}"
+        assert hook.json["alert"]["rule"] == "component_down"
+
+    async def test_recovery_is_sent_once_after_two_healthy_sweeps(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        peer.up = False
+        await desk.sweeps(3)
+        peer.up = True
+        await desk.sweeps(1)
+        assert (await desk.alerts(rule="component_down"))[0]["state"] == "firing"
+
+        await desk.sweeps(3)
+        await desk.deliver()
+
+        [alert] = await desk.alerts(rule="component_down")
+        assert alert["state"] == "resolved"
+        assert peer.events() == [("firing", "shop"), ("resolved", "shop")]
+
+    async def test_flapping_target_raises_one_alert_and_one_incident_not_a_storm(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        for up in [False, False, False, True, False, True, False, True, False, True, False]:
+            peer.up = up
+            await desk.sweeps(1)
+        await desk.deliver()
+
+        assert len(await desk.alerts(rule="component_down")) == 1
+        [flapping] = await desk.alerts(rule="flapping")
+        assert flapping["figures"]["flips"] >= 4
+        assert len(await desk.incidents()) == 1
+        assert peer.events().count(("firing", "shop")) == 2  # down, then flapping
+
+
+class TestChannels:
+    async def test_receiver_that_fails_first_gets_it_on_a_retry(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        peer.hook_failures = [500, 502]
+        peer.up = False
+        await desk.sweeps(3)
+        offset = [timedelta(0)]
+        dispatcher = Dispatcher(
+            desk.app.state.store,
+            channels_of(desk.app.state.settings),
+            clock=lambda: utcnow() + offset[0],
+        )
+
+        for seconds in (0, 10, 30):  # each round after the previous one's backoff
+            offset[0] = timedelta(seconds=seconds)
+            await dispatcher.deliver_due()
+
+        [alert] = await desk.alerts(rule="component_down")
+        detail = (
+            await desk.http.get(f"{MAINTENANCE}/alerts/{alert['id']}", headers=HEADERS)
+        ).json()
+        webhook = next(d for d in detail["deliveries"] if d["channel"].startswith("http"))
+        assert webhook["state"] == "delivered"
+        assert webhook["attempts"] == 3
+        assert len(peer.hooks) == 3
+
+    async def test_mail_goes_out_through_apprise(
+        self, desk: Desk, peer: LocalPeer, mailbox: Mailbox
+    ) -> None:
+        peer.up = False
+        await desk.sweeps(3)
+        await desk.deliver()
+
+        [mail] = mailbox.messages
+        assert "shop is down" in mail
+        assert "To: oncall@example.com" in mail
+
+    async def test_channels_are_listed_masked_and_testable(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        channels = (await desk.http.get(f"{MAINTENANCE}/alerts/channels", headers=HEADERS)).json()
+        webhook = next(c["name"] for c in channels if c["kind"] == "webhook")
+
+        sent = await desk.http.post(
+            f"{MAINTENANCE}/alerts/test", json={"channel": webhook}, headers=HEADERS
+        )
+        unknown = await desk.http.post(
+            f"{MAINTENANCE}/alerts/test", json={"channel": "nope"}, headers=HEADERS
+        )
+
+        assert {c["kind"] for c in channels} == {"webhook", "apprise"}
+        assert sent.json()["state"] == "delivered"
+        assert peer.events() == [("test", "watchkeeper")]
+        assert unknown.status_code == 404
+
+
+class TestMaintenanceWindows:
+    async def test_alerts_in_a_window_are_recorded_but_not_sent(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        opened = await desk.http.post(
+            f"{MAINTENANCE}/maintenance-windows",
+            json={
+                "name": "deploy 42",
+                "starts_at": "2020-01-01T00:00:00Z",
+                "ends_at": "2099-01-01T00:00:00Z",
+                "components": ["shop"],
+            },
+            headers=HEADERS,
+        )
+        assert opened.status_code == 201
+        assert opened.json()["active"] is True
+
+        peer.up = False
+        await desk.sweeps(3)
+        await desk.deliver()
+
+        [alert] = await desk.alerts(rule="component_down")
+        assert alert["suppressed"] is True
+        assert peer.hooks == []
+
+        ended = await desk.http.post(
+            f"{MAINTENANCE}/maintenance-windows/{opened.json()['id']}/end", headers=HEADERS
+        )
+        await desk.sweeps(1)
+        await desk.deliver()
+        assert ended.json()["active"] is False
+        assert peer.events() == [("firing", "shop")]  # still down once the window ends
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"name": "x"},
+            {"name": "x", "starts_at": "2030-01-01T00:00:00Z"},
+            {"name": "x", "starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"},
+            {"name": "x", "recurrence": {"weekdays": [7], "start": "02:00", "duration_minutes": 5}},
+            {
+                "name": "x",
+                "recurrence": {"weekdays": [1], "start": "02:00", "duration_minutes": 5},
+                "starts_at": "2030-01-01T00:00:00Z",
+                "ends_at": "2030-01-02T00:00:00Z",
+            },
+        ],
+    )
+    async def test_bad_windows_are_refused(self, desk: Desk, body: dict[str, Any]) -> None:
+        response = await desk.http.post(
+            f"{MAINTENANCE}/maintenance-windows", json=body, headers=HEADERS
+        )
+
+        assert response.status_code == 422
+
+
+class TestOwnNetwork:
+    async def test_all_http_targets_failing_raise_one_alert_about_ourselves(
+        self, settings: Settings, peer: LocalPeer
+    ) -> None:
+        closed = "http://127.0.0.1:9/down"
+        targets = [quiet_system()] + [
+            HttpTarget(kind=ComponentKind.HTTP, name=f"api-{i}", url=closed, timeout_s=1)
+            for i in range(3)
+        ]
+        app = create_app(settings.model_copy(update={"targets": targets}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://wk") as http:
+                desk = Desk(app, http)
+                await desk.sweeps(4)
+
+                alerts = await desk.alerts(state="firing")
+
+        assert [(a["rule"], a["component"]) for a in alerts] == [("own_network", "watchkeeper")]
+        assert "network" in alerts[0]["message"]
+
+
+class TestIncidentLoop:
+    async def test_incident_opens_once_and_gets_its_recovery_comment(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        peer.up = False
+        await desk.sweeps(6)
+        [incident] = await desk.incidents()
+        assert incident["priority"] == "critical"
+        assert incident["reporter"]["username"] == "watchkeeper"
+        assert incident["title"] == "Incident: shop is down"
+
+        peer.up = True
+        await desk.sweeps(2)
+
+        detail = (
+            await desk.http.get(f"{MAINTENANCE}/issues/{incident['id']}", headers=HEADERS)
+        ).json()
+        assert len(await desk.incidents()) == 1
+        assert "recovered" in detail["labels"]
+        [comment] = detail["comments"]
+        assert comment["body"].startswith("Recovered: shop was down for ")
+        links = [e for e in detail["history"] if e["field"] == "alert"]
+        assert len(links) == 1
+        assert links[0]["note"] == "component_down:shop"
+
+    async def test_restart_neither_resends_nor_forgets_a_firing_alert(
+        self, desk: Desk, peer: LocalPeer, alert_settings: Settings
+    ) -> None:
+        peer.up = False
+        await desk.sweeps(3)
+        await desk.deliver()
+
+        again = create_app(alert_settings)
+        async with again.router.lifespan_context(again):
+            transport = httpx.ASGITransport(app=again)
+            async with httpx.AsyncClient(transport=transport, base_url="http://wk") as http:
+                restarted = Desk(again, http)
+                await restarted.sweeps(2)
+                await restarted.deliver()
+                alerts = await restarted.alerts(rule="component_down")
+
+        assert len(alerts) == 1
+        assert alerts[0]["count"] == 3  # raised on the 3rd failing sweep, seen on 2 more
+        assert peer.events() == [("firing", "shop")]
+        assert len(await desk.incidents()) == 1
+
+
+class TestConfiguration:
+    @pytest.mark.parametrize(
+        ("update", "named"),
+        [
+            ({"alert_apprise_urls": ["nonsense://x"]}, "nonsense://x"),
+            ({"alert_webhooks": ["ftp://hooks.example/x"]}, "ftp://hooks.example/x"),
+            ({"alert_webhooks": ["https://hooks.example/x"]}, "alert_webhook_secret"),
+        ],
+    )
+    def test_a_bad_channel_stops_start_up_naming_it(
+        self, update: dict[str, Any], named: str
+    ) -> None:
+        with pytest.raises(ValueError, match=named.replace("/", ".")):
+            Settings(**update)
