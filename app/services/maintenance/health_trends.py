@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ComponentState, HealthHour, HealthIncident
@@ -22,6 +23,17 @@ from app.schemas.targets import ComponentKind, ComponentStatus
 from app.services.maintenance.health_history import HOUR, hour_of, split_by_hour
 from app.services.maintenance.performance.sketch import QuantileSketch
 
+_SUMMED = (
+    "healthy_s",
+    "degraded_s",
+    "unhealthy_s",
+    "unknown_s",
+    "checks",
+    "failures",
+    "status_changes",
+    "latency_sum_ms",
+    "latency_count",
+)
 # A change smaller than these is noise, not a direction.
 UPTIME_STEP_POINTS = 0.1
 LATENCY_STEP_RATIO = 0.2
@@ -41,7 +53,8 @@ class Tally:
     latency_count: int = 0
     sketches: list[bytes] = field(default_factory=list)
 
-    def add_hour(self, row: HealthHour) -> None:
+    def add_sums(self, row: Row[Any]) -> None:
+        """Adds one row of ``_SUMMED`` sums over hours."""
         self.seconds[ComponentStatus.HEALTHY] += row.healthy_s
         self.seconds[ComponentStatus.DEGRADED] += row.degraded_s
         self.seconds[ComponentStatus.UNHEALTHY] += row.unhealthy_s
@@ -51,8 +64,6 @@ class Tally:
         self.status_changes += row.status_changes
         self.latency_sum_ms += row.latency_sum_ms
         self.latency_count += row.latency_count
-        if row.latency_sketch:
-            self.sketches.append(row.latency_sketch)
 
     @property
     def uptime_percent(self) -> float | None:
@@ -100,13 +111,32 @@ class HealthTrendQuery:
         whole: dict[str, Tally] = defaultdict(Tally)
         halves: dict[str, tuple[Tally, Tally]] = defaultdict(lambda: (Tally(), Tally()))
         kinds: dict[str, ComponentKind] = {}
-        rows = await self.session.scalars(
-            select(HealthHour).where(HealthHour.hour >= self.start, HealthHour.hour <= self.now)
+        # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
+        # as objects within a request); only the latency sketches come back one per hour.
+        in_window = (HealthHour.hour >= self.start, HealthHour.hour <= self.now)
+        half = case((HealthHour.hour < hour_of(self.middle), 0), else_=1).label("half")
+        sums = await self.session.execute(
+            select(
+                HealthHour.component,
+                half,
+                func.max(HealthHour.kind).label("kind"),
+                *(func.sum(getattr(HealthHour, column)).label(column) for column in _SUMMED),
+            )
+            .where(*in_window)
+            .group_by(HealthHour.component, half)
         )
-        for row in rows:
+        for row in sums:
             kinds[row.component] = row.kind
-            whole[row.component].add_hour(row)
-            halves[row.component][0 if row.hour < hour_of(self.middle) else 1].add_hour(row)
+            whole[row.component].add_sums(row)
+            halves[row.component][row.half].add_sums(row)
+        sketches = await self.session.execute(
+            select(HealthHour.component, half, HealthHour.latency_sketch).where(
+                *in_window, HealthHour.latency_count > 0
+            )
+        )
+        for component, part, sketch in sketches:
+            whole[component].sketches.append(sketch)
+            halves[component][part].sketches.append(sketch)
         for state in await self.session.scalars(select(ComponentState)):
             kinds[state.component] = state.kind
             self._add_running(whole[state.component], state)
