@@ -1,0 +1,34 @@
+"""``GET /metrics``: the Prometheus exposition of this process's request metrics and of
+the last status of every monitored component.
+
+Open like ``/healthz`` by default, as Prometheus scrapes without credentials; with
+``WATCHKEEPER_METRICS_PUBLIC=false`` it needs a developer's or admin's bearer token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.api.deps import SessionDep, SettingsDep, get_current_user, get_staff_user
+from app.services.maintenance.performance.exposition import exposition
+from app.services.maintenance.performance.flusher import RequestTracking
+
+router = APIRouter(tags=["probes"])
+
+
+async def scrape_allowed(request: Request, settings: SettingsDep, session: SessionDep) -> None:
+    """Lets anyone scrape unless the settings close /metrics to staff."""
+    if not settings.metrics_public:
+        await get_staff_user(await get_current_user(request, session))
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(
+    request: Request, session: SessionDep, _: Annotated[None, Depends(scrape_allowed)]
+) -> Response:
+    """Request counts and latency histograms per route template; component statuses."""
+    tracking: RequestTracking = request.app.state.request_tracking
+    return Response(await exposition(session, tracking.totals), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,63 @@
+"""Request metrics: per-minute rows written by each process, and their hourly rollups.
+
+Every flush inserts rows, never updates them: a key drained twice (a restore after a store
+outage, a late request) becomes two rows whose sketches add up, and several processes on
+one store never contend for a row. A minute row is rolled up once its hour is complete:
+the hour row is inserted and the minute marked ``rolled_up`` in one transaction, so every
+request is counted either in an hour row or in a minute row not yet rolled up, never both.
+Minute rows then stay a while for their detail and are deleted; hour rows are kept for the
+quarter-over-quarter trends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, enum_column
+from app.services.maintenance.performance.recorder import StatusClass
+
+
+class RequestMinute(Base):
+    """One process's requests of one minute for one route, method and status class."""
+
+    __tablename__ = "request_minutes"
+    __table_args__ = (
+        Index("ix_request_minutes_minute", "minute"),
+        Index("ix_request_minutes_rolled_up_minute", "rolled_up", "minute"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process: Mapped[str] = mapped_column(String(64))
+    minute: Mapped[datetime]
+    route: Mapped[str] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(8))
+    status_class: Mapped[StatusClass] = mapped_column(enum_column(StatusClass))
+    count: Mapped[int]
+    sum_ms: Mapped[float]
+    max_ms: Mapped[float]
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    # The slowest requests: [{"duration_ms", "request_id", "at"}], slowest first.
+    exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    rolled_up: Mapped[bool] = mapped_column(default=False)
+
+
+class RequestHour(Base):
+    """Requests of one hour for one route, method and status class, every process merged."""
+
+    __tablename__ = "request_hours"
+    __table_args__ = (Index("ix_request_hours_hour", "hour"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hour: Mapped[datetime]
+    route: Mapped[str] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(8))
+    status_class: Mapped[StatusClass] = mapped_column(enum_column(StatusClass))
+    count: Mapped[int]
+    sum_ms: Mapped[float]
+    max_ms: Mapped[float]
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -1,0 +1,223 @@
+"""Reading stored request metrics: tallies per endpoint for any time range, and their figures.
+
+A range ``[since, until)`` is answered from the hour rows of the whole hours it covers
+(plus minute rows of those hours not rolled up yet, e.g. late flushes) and from every
+minute row of the partial hours at its edges. That is exact for any range whose edges are
+within the minute retention, and each request is read once: a rolled-up minute is only read
+where its hour row is not.
+
+:func:`window_figures` is the small public entry point for the alert rules: requests, p95
+and 5xx share per endpoint and overall for a range.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any, Final
+
+from sqlalchemy import and_, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import RequestHour, RequestMinute
+from app.services.maintenance.performance.recorder import StatusClass
+from app.services.maintenance.performance.sketch import QuantileSketch
+
+HOUR: Final = timedelta(hours=1)
+# The spec's success criterion: 95% of requests within two seconds.
+SLO_TARGET_MS: Final = 2000.0
+SLO_SHARE: Final = 0.95
+
+# (method, route): how an endpoint is named in every answer.
+Endpoint = tuple[str, str]
+
+
+def hour_floor(moment: datetime) -> datetime:
+    """The start of the hour ``moment`` falls in."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ceil(moment: datetime) -> datetime:
+    """The first hour boundary at or after ``moment``."""
+    floor = hour_floor(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+@dataclass
+class Tally:
+    """Requests of one endpoint (or of all) over some stretch, with their merged sketch."""
+
+    requests: int = 0
+    sum_ms: float = 0.0
+    max_ms: float = 0.0
+    client_errors: int = 0
+    server_errors: int = 0
+    blobs: list[bytes] = field(default_factory=list)
+    merged: list[QuantileSketch] = field(default_factory=list)
+
+    def add_row(
+        self, klass: StatusClass, count: int, sum_ms: float, max_ms: float, sketch: bytes
+    ) -> None:
+        """Counts one stored row."""
+        self.requests += count
+        self.sum_ms += sum_ms
+        self.max_ms = max(self.max_ms, max_ms)
+        if klass is StatusClass.CLIENT_ERROR:
+            self.client_errors += count
+        elif klass is StatusClass.SERVER_ERROR:
+            self.server_errors += count
+        self.blobs.append(sketch)
+
+    def absorb(self, other: Tally) -> None:
+        """Adds another tally's requests (its sketch is merged, not re-decoded)."""
+        self.requests += other.requests
+        self.sum_ms += other.sum_ms
+        self.max_ms = max(self.max_ms, other.max_ms)
+        self.client_errors += other.client_errors
+        self.server_errors += other.server_errors
+        self.merged.append(other.sketch)
+
+    @cached_property
+    def sketch(self) -> QuantileSketch:
+        """Every duration counted, as one sketch (decoded once, on first use)."""
+        sketch = QuantileSketch.from_many_bytes(self.blobs)
+        for other in self.merged:
+            sketch.merge(other)
+        return sketch
+
+    def quantile(self, q: float) -> float | None:
+        """The duration at quantile ``q`` in ms, or None without requests."""
+        value = self.sketch.quantile(q) if self.requests else None
+        return None if value is None else round(value, 3)
+
+    @property
+    def avg_ms(self) -> float | None:
+        return round(self.sum_ms / self.requests, 3) if self.requests else None
+
+    @property
+    def error_rate(self) -> float | None:
+        """The 5xx share."""
+        return self.server_errors / self.requests if self.requests else None
+
+    @property
+    def client_error_rate(self) -> float | None:
+        """The 4xx share."""
+        return self.client_errors / self.requests if self.requests else None
+
+    @property
+    def within_slo(self) -> float | None:
+        """The share of requests answered within :data:`SLO_TARGET_MS`."""
+        return self.sketch.fraction_at_most(SLO_TARGET_MS) if self.requests else None
+
+
+def merged(tallies: Iterable[Tally]) -> Tally:
+    """One tally of all of them."""
+    total = Tally()
+    for tally in tallies:
+        if tally.requests:
+            total.absorb(tally)
+    return total
+
+
+# Which part of a range a row belongs to (a period, a segment); None leaves it out.
+Segmenter = Callable[[datetime], int | None]
+
+
+def _whole(_: datetime) -> int:
+    return 0
+
+
+async def read_tallies(
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    segment_of: Segmenter = _whole,
+) -> dict[tuple[Endpoint, int], Tally]:
+    """Tallies per endpoint and segment of ``[since, until)`` (segment 0 unless told)."""
+    tallies: dict[tuple[Endpoint, int], Tally] = defaultdict(Tally)
+    for moment, route, method, klass, count, sum_ms, max_ms, sketch in await _rows(
+        session, since, until
+    ):
+        segment = segment_of(moment)
+        if segment is not None:
+            tallies[(method, route), segment].add_row(klass, count, sum_ms, max_ms, sketch)
+    return dict(tallies)
+
+
+async def _rows(session: AsyncSession, since: datetime, until: datetime) -> list[Any]:
+    first_whole, last_whole = hour_ceil(since), hour_floor(until)
+    minute = RequestMinute.minute
+    in_range = [minute >= since, minute < until]
+    rows: list[Any] = []
+    if first_whole < last_whole:
+        hours = await session.execute(
+            select(
+                RequestHour.hour,
+                RequestHour.route,
+                RequestHour.method,
+                RequestHour.status_class,
+                RequestHour.count,
+                RequestHour.sum_ms,
+                RequestHour.max_ms,
+                RequestHour.sketch,
+            ).where(RequestHour.hour >= first_whole, RequestHour.hour < last_whole)
+        )
+        rows.extend(hours.all())
+        # Inside whole hours only what the hour rows lack; at the edges every minute.
+        in_range.append(
+            or_(RequestMinute.rolled_up == false(), minute < first_whole, minute >= last_whole)
+        )
+    minutes = await session.execute(
+        select(
+            minute,
+            RequestMinute.route,
+            RequestMinute.method,
+            RequestMinute.status_class,
+            RequestMinute.count,
+            RequestMinute.sum_ms,
+            RequestMinute.max_ms,
+            RequestMinute.sketch,
+        ).where(and_(*in_range))
+    )
+    rows.extend(minutes.all())
+    return rows
+
+
+@dataclass(frozen=True)
+class RouteFigures:
+    """Requests, p95 and 5xx share of one endpoint (or of all) over a range."""
+
+    requests: int
+    p95_ms: float | None
+    error_rate: float | None
+
+    @classmethod
+    def of(cls, tally: Tally) -> RouteFigures:
+        return cls(tally.requests, tally.quantile(0.95), tally.error_rate)
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """Figures of ``[since, until)``: overall and per ``(method, route)``."""
+
+    since: datetime
+    until: datetime
+    overall: RouteFigures
+    endpoints: dict[Endpoint, RouteFigures]
+
+
+async def window_figures(session: AsyncSession, since: datetime, until: datetime) -> WindowFigures:
+    """Requests, p95 (ms) and 5xx share per endpoint and overall, for ``[since, until)``."""
+    tallies = {
+        endpoint: tally
+        for (endpoint, _), tally in (await read_tallies(session, since, until)).items()
+    }
+    return WindowFigures(
+        since=since,
+        until=until,
+        overall=RouteFigures.of(merged(tallies.values())),
+        endpoints={endpoint: RouteFigures.of(tally) for endpoint, tally in tallies.items()},
+    )
