@@ -58,7 +58,9 @@ class TestAnalysisOfRealRequests:
         for _ in range(60):
             assert (await client.get("/healthz")).status_code == 200
         for issue_id in range(1, 26):
-            missing = await client.get(f"/api/v1/maintenance/issues/{issue_id}", headers=admin_headers)
+            missing = await client.get(
+                f"/api/v1/maintenance/issues/{issue_id}", headers=admin_headers
+            )
             assert missing.status_code == 404
         assert (await client.get("/no/such/page")).status_code == 404
         await flush_all(app)
@@ -77,7 +79,9 @@ class TestAnalysisOfRealRequests:
         for key, durations in exact.items():
             figures = endpoints[key]
             for name, q in (("median_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
-                assert_close(figures[name], float(np.percentile(durations, q * 100, method="lower")))
+                assert_close(
+                    figures[name], float(np.percentile(durations, q * 100, method="lower"))
+                )
             assert figures["max_ms"] == pytest.approx(max(durations), abs=0.001)
             assert figures["avg_ms"] == pytest.approx(np.mean(durations), abs=0.001)
         every = [d for values in exact.values() for d in values]
@@ -155,7 +159,9 @@ class TestBadInput:
         self, client: httpx.AsyncClient, make_account: MakeAccount
     ) -> None:
         rita = await make_account("rita", Role.USER)
-        assert (await client.get(f"{PERFORMANCE}/analysis", headers=rita.headers)).status_code == 403
+        assert (
+            await client.get(f"{PERFORMANCE}/analysis", headers=rita.headers)
+        ).status_code == 403
         assert (await client.get("/api/v1/maintenance/slo")).status_code == 401
 
 
@@ -188,14 +194,19 @@ class TestPrometheusExposition:
             'watchkeeper_http_requests_total{method="GET",route="/healthz",status_class="2xx"} 7.0'
             in text
         )
-        assert 'watchkeeper_http_request_duration_seconds_count{method="GET",route="/healthz"} 7.0' in text
+        assert (
+            'watchkeeper_http_request_duration_seconds_count{method="GET",route="/healthz"} 7.0'
+            in text
+        )
         assert 'le="2.0"' in text
         assert 'watchkeeper_component_up{component="cache",kind="redis"} 0.0' in text
         assert (
             'watchkeeper_component_status{component="cache",kind="redis",status="unhealthy"} 1.0'
             in text
         )
-        assert 'watchkeeper_component_latency_seconds{component="cache",kind="redis"} 0.0125' in text
+        assert (
+            'watchkeeper_component_latency_seconds{component="cache",kind="redis"} 0.0125' in text
+        )
 
     async def test_metrics_can_be_closed_to_staff(self, settings: Settings) -> None:
         app = create_app(settings.model_copy(update={"metrics_public": False}))
