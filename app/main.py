@@ -22,10 +22,8 @@ from app.db import migrate
 from app.db.base import utcnow
 from app.db.store import STORE_OUTAGES, Store, is_outage
 from app.services.bootstrap import Bootstrap, ensure_admin
-from app.services.maintenance.alerts.dispatcher import Dispatcher
-from app.services.maintenance.alerts.engine import AlertEngine, channels_of
 from app.services.maintenance.monitor_loop import run_loop
-from app.services.maintenance.system_monitor import SystemMonitor
+from app.services.maintenance.monitoring import build_monitoring
 
 logger = logging.getLogger("watchkeeper")
 
@@ -78,9 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setup_logging(settings)
     store = Store(settings.database_url, pool_size=settings.database_pool_size)
 
-    monitor = SystemMonitor(store, settings)
-    monitor.observers.append(AlertEngine.from_settings(settings))
-    dispatcher = Dispatcher(store, channels_of(settings))
+    monitoring = build_monitoring(store, settings)
+    monitor, dispatcher = monitoring.monitor, monitoring.dispatcher
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -26,7 +26,7 @@ from app.db.store import Store
 from app.schemas.health import CollectedSweep
 from app.schemas.targets import ComponentStatus
 from app.services.maintenance.monitor_loop import run_loop
-from app.services.maintenance.system_monitor import SystemMonitor
+from app.services.maintenance.monitoring import Monitoring, build_monitoring
 
 EXIT_CODES = {
     ComponentStatus.HEALTHY: 0,
@@ -62,14 +62,19 @@ def show(sweep: CollectedSweep, *, as_json: bool, console: Console) -> None:
     )
 
 
-async def once(monitor: SystemMonitor, *, as_json: bool, console: Console) -> int:
-    collected = await monitor.collect(source="script")
+async def once(monitoring: Monitoring, *, as_json: bool, console: Console) -> int:
+    collected = await monitoring.monitor.collect(source="script")
     assert collected is not None
     show(collected, as_json=as_json, console=console)
+    try:
+        # One try now; what fails stays queued in the store for the server's dispatcher.
+        await monitoring.dispatcher.deliver_due()
+    except Exception as error:
+        console.print(f"[yellow]notifications not sent now:[/] {type(error).__name__}")
     return EXIT_CODES[collected.status]
 
 
-async def repeat(monitor: SystemMonitor, interval: int, *, as_json: bool, console: Console) -> int:
+async def repeat(monitoring: Monitoring, interval: int, *, as_json: bool, console: Console) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -81,7 +86,11 @@ async def repeat(monitor: SystemMonitor, interval: int, *, as_json: bool, consol
         sweeps += 1
         show(sweep, as_json=as_json, console=console)
 
-    await run_loop(monitor, interval=interval, stop=stop, source="script", on_sweep=print_sweep)
+    notifications = asyncio.create_task(monitoring.dispatcher.run(stop))
+    await run_loop(
+        monitoring.monitor, interval=interval, stop=stop, source="script", on_sweep=print_sweep
+    )
+    await notifications
     console.print(f"Stopped after {sweeps} sweep(s).", style="dim")
     return 0
 
@@ -102,17 +111,17 @@ async def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print(f"[bold red]error:[/] {error}", soft_wrap=True)
         return 3
     store = Store(settings.database_url)
-    monitor = SystemMonitor(store, settings)
+    monitoring = build_monitoring(store, settings)
     try:
         try:
             await migrate.upgrade(store)
         except Exception as error:  # monitoring goes on; results wait in memory
             console.print(f"[yellow]store {store.masked_url} unavailable:[/] {error}")
         if args.once:
-            return await once(monitor, as_json=args.json, console=console)
-        return await repeat(monitor, args.interval, as_json=args.json, console=console)
+            return await once(monitoring, as_json=args.json, console=console)
+        return await repeat(monitoring, args.interval, as_json=args.json, console=console)
     finally:
-        await monitor.aclose()
+        await monitoring.monitor.aclose()
         await store.dispose()
 
 

@@ -20,7 +20,8 @@ from app.db.models import Issue, User
 from app.db.store import Store
 from app.services import accounts
 from app.services.maintenance.alerts.desk import AlertDesk
-from app.services.maintenance.alerts.engine import channels_of, config_windows
+from app.services.maintenance.alerts.engine import channels_of
+from app.services.maintenance.alerts.windows import config_windows
 from app.services.maintenance.issue_tracker import IssueTracker
 from app.services.maintenance.sla import ResolutionTargets
 from app.services.maintenance.system_monitor import SystemMonitor

@@ -25,6 +25,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 # Errors that mean the store went away rather than a bug of ours.
 STORE_OUTAGES = (DisconnectionError, PoolTimeout, OSError)
+# What drivers say when the store, not the statement, is the problem.
+_OUTAGE_PHRASES = ("connection", "locked", "unable to open database", "disk i/o error")
 
 
 def is_outage(error: BaseException) -> bool:
@@ -34,7 +36,7 @@ def is_outage(error: BaseException) -> bool:
         return (
             error.connection_invalidated
             or isinstance(original, STORE_OUTAGES)
-            or any(word in str(original).lower() for word in ("connection", "locked"))
+            or any(phrase in str(original).lower() for phrase in _OUTAGE_PHRASES)
         )
     return isinstance(error, STORE_OUTAGES)
 

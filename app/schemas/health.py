@@ -52,6 +52,7 @@ class ComponentTrend(ResponseSchema):
     degraded_s: float
     unhealthy_s: float
     unknown_s: float
+    maintenance_s: float = Field(description="Under a maintenance window: not counted in uptime.")
     no_data_s: float = Field(description="Time in the window with no check result to go by.")
     checks: int
     failures: int

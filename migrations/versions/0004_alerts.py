@@ -19,6 +19,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Time under a maintenance window is kept apart so that it stays out of uptime.
+    with op.batch_alter_table("health_hours", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("maintenance_s", sa.Double(), nullable=False, server_default="0")
+        )
 
     op.create_table(
         "maintenance_windows",
@@ -156,6 +161,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("health_hours", schema=None) as batch_op:
+        batch_op.drop_column("maintenance_s")
 
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_alert_deliveries_state_next")

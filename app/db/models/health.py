@@ -82,6 +82,7 @@ class HealthHour(Base):
     degraded_s: Mapped[float] = mapped_column(default=0.0)
     unhealthy_s: Mapped[float] = mapped_column(default=0.0)
     unknown_s: Mapped[float] = mapped_column(default=0.0)
+    maintenance_s: Mapped[float] = mapped_column(default=0.0, server_default="0")  # not uptime
     checks: Mapped[int] = mapped_column(default=0)
     failures: Mapped[int] = mapped_column(default=0)
     status_changes: Mapped[int] = mapped_column(default=0)

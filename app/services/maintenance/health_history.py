@@ -8,7 +8,7 @@ raw results, and incidents (unhealthy runs) are opened and closed as the status 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
 from app.db.models.health import OVERALL
 from app.schemas.health import Sweep
-from app.schemas.targets import ComponentKind, ComponentStatus
+from app.schemas.targets import ComponentKind, ComponentStatus, worst_status
 from app.services.maintenance.performance.sketch import QuantileSketch
 
 HOUR = timedelta(hours=1)
+# Whether a component is under a maintenance window at a moment.
+InMaintenance = Callable[[str, datetime], bool]
 DELETE_BATCH = 5000
 
 
@@ -51,14 +53,19 @@ class Observation:
     message: str
 
 
-def observations(sweep: Sweep) -> list[Observation]:
-    """Each component's result, plus the overall (worst-of) status as its own component."""
+def observations(
+    sweep: Sweep, in_maintenance: InMaintenance = lambda _component, _at: False
+) -> list[Observation]:
+    """Each component's result, plus the overall status as its own component: the worst of
+    the components not under maintenance (a planned outage is not the service's downtime)."""
     found = [
         Observation(r.name, r.kind, r.status, r.checked_at, r.latency_ms, r.message)
         for r in sweep.components
     ]
+    counted = [o.status for o in found if not in_maintenance(o.component, o.at)]
+    status = worst_status(counted) if counted else sweep.status
     overall = Observation(
-        OVERALL, ComponentKind.SYSTEM, sweep.status, sweep.checked_at, None, sweep.status.value
+        OVERALL, ComponentKind.SYSTEM, status, sweep.checked_at, None, status.value
     )
     return [*found, overall]
 
@@ -74,9 +81,16 @@ _SECONDS_COLUMN = {
 class HealthLedger:
     """Applies observations to the running state, hourly rows and incidents of one session."""
 
-    def __init__(self, session: AsyncSession, *, max_gap: timedelta) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        max_gap: timedelta,
+        in_maintenance: InMaintenance = lambda _component, _at: False,
+    ) -> None:
         self.session = session
         self.max_gap = max_gap
+        self.in_maintenance = in_maintenance
         self._hours: dict[tuple[str, datetime], HealthHour] = {}
 
     async def record(
@@ -107,7 +121,7 @@ class HealthLedger:
             )
             for r in sweep.components
         )
-        for observation in observations(sweep):
+        for observation in observations(sweep, self.in_maintenance):
             await self.observe(observation)
         await self.session.flush()
         return row
@@ -162,6 +176,8 @@ class HealthLedger:
     async def _credit(self, state: ComponentState, *, until: datetime) -> None:
         end = min(until, state.last_checked_at + self.max_gap)
         column = _SECONDS_COLUMN[state.status]
+        if self.in_maintenance(state.component, state.last_checked_at):
+            column = "maintenance_s"  # planned: kept out of uptime
         for hour_start, seconds in split_by_hour(state.last_checked_at, end):
             hour = await self._hour(state.component, state.kind, hour_start)
             setattr(hour, column, getattr(hour, column) + seconds)
@@ -183,6 +199,7 @@ class HealthLedger:
                     degraded_s=0.0,
                     unhealthy_s=0.0,
                     unknown_s=0.0,
+                    maintenance_s=0.0,
                     checks=0,
                     failures=0,
                     status_changes=0,

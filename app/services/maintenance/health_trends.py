@@ -20,7 +20,7 @@ from app.db.models import ComponentState, HealthHour, HealthIncident
 from app.db.models.health import OVERALL
 from app.schemas.health import ComponentTrend, HealthTrend, Incident
 from app.schemas.targets import ComponentKind, ComponentStatus
-from app.services.maintenance.health_history import HOUR, hour_of, split_by_hour
+from app.services.maintenance.health_history import HOUR, InMaintenance, hour_of, split_by_hour
 from app.services.maintenance.performance.sketch import QuantileSketch
 
 _SUMMED = (
@@ -28,6 +28,7 @@ _SUMMED = (
     "degraded_s",
     "unhealthy_s",
     "unknown_s",
+    "maintenance_s",
     "checks",
     "failures",
     "status_changes",
@@ -46,6 +47,7 @@ class Tally:
     seconds: dict[ComponentStatus, float] = field(
         default_factory=lambda: dict.fromkeys(ComponentStatus, 0.0)
     )
+    maintenance_s: float = 0.0
     checks: int = 0
     failures: int = 0
     status_changes: int = 0
@@ -59,6 +61,7 @@ class Tally:
         self.seconds[ComponentStatus.DEGRADED] += row.degraded_s
         self.seconds[ComponentStatus.UNHEALTHY] += row.unhealthy_s
         self.seconds[ComponentStatus.UNKNOWN] += row.unknown_s
+        self.maintenance_s += row.maintenance_s
         self.checks += row.checks
         self.failures += row.failures
         self.status_changes += row.status_changes
@@ -97,9 +100,16 @@ class HealthTrendQuery:
     """The trend over the last ``hours`` hours, as of ``now``."""
 
     def __init__(
-        self, session: AsyncSession, *, hours: int, now: datetime, max_gap: timedelta
+        self,
+        session: AsyncSession,
+        *,
+        hours: int,
+        now: datetime,
+        max_gap: timedelta,
+        in_maintenance: InMaintenance = lambda _component, _at: False,
     ) -> None:
         self.session = session
+        self.in_maintenance = in_maintenance
         self.hours = hours
         self.now = now
         self.max_gap = max_gap
@@ -170,7 +180,11 @@ class HealthTrendQuery:
         """The time since the last report, still in its status (up to the gap allowed)."""
         end = min(self.now, state.last_checked_at + self.max_gap)
         begin = max(state.last_checked_at, self.start)
-        tally.seconds[state.status] += sum(s for _, s in split_by_hour(begin, end))
+        seconds = sum(s for _, s in split_by_hour(begin, end))
+        if self.in_maintenance(state.component, state.last_checked_at):
+            tally.maintenance_s += seconds
+        else:
+            tally.seconds[state.status] += seconds
 
     async def _incidents(self) -> dict[str, list[Incident]]:
         rows = await self.session.scalars(
@@ -199,7 +213,7 @@ class HealthTrendQuery:
         self, name: str, kind: ComponentKind | None, tally: Tally, incidents: Sequence[Incident]
     ) -> ComponentTrend:
         window_s = (self.now - self.start).total_seconds()
-        seen = sum(tally.seconds.values())
+        seen = sum(tally.seconds.values()) + tally.maintenance_s
         return ComponentTrend(
             name=name,
             kind=kind,
@@ -208,6 +222,7 @@ class HealthTrendQuery:
             degraded_s=round(tally.seconds[ComponentStatus.DEGRADED], 1),
             unhealthy_s=round(tally.seconds[ComponentStatus.UNHEALTHY], 1),
             unknown_s=round(tally.seconds[ComponentStatus.UNKNOWN], 1),
+            maintenance_s=round(tally.maintenance_s, 1),
             no_data_s=round(max(window_s - seen, 0.0), 1),
             checks=tally.checks,
             failures=tally.failures,

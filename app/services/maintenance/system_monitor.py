@@ -33,8 +33,9 @@ from app.schemas.targets import (
     TargetConfig,
     worst_status,
 )
+from app.services.maintenance.alerts.windows import config_windows, covering, open_windows
 from app.services.maintenance.checks import CheckContext, CheckResult, run_checks
-from app.services.maintenance.health_history import HealthLedger, prune
+from app.services.maintenance.health_history import HealthLedger, InMaintenance, prune
 from app.services.maintenance.health_trends import HealthTrendQuery
 
 logger = logging.getLogger("watchkeeper.monitor")
@@ -97,6 +98,7 @@ class SystemMonitor:
         self.context = CheckContext(engines={STORE_COMPONENT: store.engine})
         self.max_gap = timedelta(seconds=2 * settings.monitor_interval_seconds)
         self.observers: list[SweepObserver] = []
+        self.windows = config_windows(settings.maintenance_windows)
         self.dropped_sweeps = 0
         # A kept sweep remembers the slot row it claimed, so it lands there and leaves no
         # empty claim behind.
@@ -174,11 +176,20 @@ class SystemMonitor:
     async def _write(self, sweep: Sweep, source: str, claimed: HealthSweep | None) -> int:
         async with self.store.unit_of_work() as session:
             row = await session.merge(claimed) if claimed else None
-            ledger = HealthLedger(session, max_gap=self.max_gap)
+            ledger = HealthLedger(
+                session,
+                max_gap=self.max_gap,
+                in_maintenance=await self._maintenance(session, sweep.checked_at),
+            )
             stored = await ledger.record(sweep, source=source, sweep_row=row)
             for observer in self.observers:
                 await self._notify(observer, session, sweep)
             return stored.id
+
+    async def _maintenance(self, session: AsyncSession, now: datetime) -> InMaintenance:
+        """Whether a component is under a maintenance window (those open at ``now``)."""
+        windows = await open_windows(session, self.windows, now)
+        return lambda component, at: covering(windows, component, None, at) is not None
 
     @staticmethod
     async def _notify(observer: SweepObserver, session: AsyncSession, sweep: Sweep) -> None:
@@ -205,8 +216,13 @@ class SystemMonitor:
     async def report(self, session: AsyncSession, hours: int) -> HealthReport:
         """Live status (cached briefly) and the trend of the last ``hours`` hours."""
         live = await self.live()
+        now = self.clock()
         trend = await HealthTrendQuery(
-            session, hours=hours, now=self.clock(), max_gap=self.max_gap
+            session,
+            hours=hours,
+            now=now,
+            max_gap=self.max_gap,
+            in_maintenance=await self._maintenance(session, now),
         ).compute()
         return HealthReport(**live.model_dump(), trend=trend)
 

@@ -45,9 +45,10 @@ class LocalPeer:
         self._server.close()
         await self._server.wait_closed()
 
-    def events(self) -> list[tuple[str, str]]:
-        """``(event, component)`` of every webhook received, in order."""
-        return [(hook.json["event"], hook.json["component"]) for hook in self.hooks]
+    def events(self, component: str) -> list[tuple[str, str]]:
+        """``(event, component)`` of the webhooks received about ``component``, in order."""
+        every = [(hook.json["event"], hook.json["component"]) for hook in self.hooks]
+        return [event for event in every if event[1] == component]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

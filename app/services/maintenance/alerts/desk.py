@@ -23,8 +23,7 @@ from app.schemas.alerts import (
     MaintenanceWindowRead,
 )
 from app.services.maintenance.alerts.channels import Channels, DeliveryError
-from app.services.maintenance.alerts.engine import stored_window
-from app.services.maintenance.alerts.windows import Window
+from app.services.maintenance.alerts.windows import Window, stored_window
 
 
 def window_view(window: Window, now: datetime) -> MaintenanceWindowRead:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.db.models import Alert, AlertDelivery, HealthResult, HealthSweep, MaintenanceWindow
+from app.db.models import Alert, AlertDelivery, HealthResult, HealthSweep
 from app.schemas.alerts import (
     AlertRead,
     AlertRule,
@@ -27,15 +27,13 @@ from app.schemas.alerts import (
     AlertSeverity,
     AlertState,
     DeliveryState,
-    MaintenanceWindowCreate,
-    Recurrence,
 )
 from app.schemas.health import Sweep
 from app.schemas.targets import ComponentKind, ComponentStatus
 from app.services.maintenance.alerts import rules as r
 from app.services.maintenance.alerts.channels import Channels
 from app.services.maintenance.alerts.incidents import IncidentLoop
-from app.services.maintenance.alerts.windows import Window, covering
+from app.services.maintenance.alerts.windows import Window, config_windows, covering, open_windows
 from app.services.maintenance.sla import ResolutionTargets
 
 MONITOR_COMPONENT = "watchkeeper"
@@ -46,40 +44,6 @@ ExtraRule = Callable[
     [AsyncSession, datetime, dict[str, Alert]],
     Awaitable[list[tuple[AlertRule, str, AlertSeverity, r.Verdict]]],
 ]
-
-
-def config_windows(configured: Sequence[MaintenanceWindowCreate]) -> list[Window]:
-    """Windows written in the configuration (they have no id and cannot be ended)."""
-    return [
-        Window(
-            None, w.name, w.starts_at, w.ends_at, w.recurrence, tuple(w.components), tuple(w.rules)
-        )
-        for w in configured
-    ]
-
-
-def stored_window(row: MaintenanceWindow) -> Window:
-    recurrence = Recurrence.model_validate(row.recurrence) if row.recurrence else None
-    return Window(
-        row.id,
-        row.name,
-        row.starts_at,
-        row.ends_at,
-        recurrence,
-        tuple(row.components),
-        tuple(AlertRule(rule) for rule in row.rules),
-        row.ended_at,
-    )
-
-
-async def open_windows(
-    session: AsyncSession, configured: Sequence[Window], now: datetime
-) -> list[Window]:
-    """Every window open at ``now``, from the configuration and the store."""
-    rows = await session.scalars(
-        select(MaintenanceWindow).where(MaintenanceWindow.ended_at.is_(None))
-    )
-    return [w for w in [*configured, *map(stored_window, rows)] if w.is_open(now)]
 
 
 @dataclass(frozen=True)

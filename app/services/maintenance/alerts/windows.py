@@ -1,4 +1,5 @@
-"""Maintenance windows: whether one is open at a moment, for a component and a rule."""
+"""Maintenance windows: whether one is open at a moment, for a component and a rule, from
+the configuration and the store."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.schemas.alerts import AlertRule, Recurrence
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import MaintenanceWindow
+from app.schemas.alerts import AlertRule, MaintenanceWindowCreate, Recurrence
 
 
 @dataclass(frozen=True)
@@ -58,3 +63,37 @@ def covering(
 ) -> Window | None:
     """The first window that silences ``rule`` on ``component`` now, if any."""
     return next((w for w in windows if w.covers(component, rule, now)), None)
+
+
+def config_windows(configured: Sequence[MaintenanceWindowCreate]) -> list[Window]:
+    """Windows written in the configuration (they have no id and cannot be ended)."""
+    return [
+        Window(
+            None, w.name, w.starts_at, w.ends_at, w.recurrence, tuple(w.components), tuple(w.rules)
+        )
+        for w in configured
+    ]
+
+
+def stored_window(row: MaintenanceWindow) -> Window:
+    recurrence = Recurrence.model_validate(row.recurrence) if row.recurrence else None
+    return Window(
+        row.id,
+        row.name,
+        row.starts_at,
+        row.ends_at,
+        recurrence,
+        tuple(row.components),
+        tuple(AlertRule(rule) for rule in row.rules),
+        row.ended_at,
+    )
+
+
+async def open_windows(
+    session: AsyncSession, configured: Sequence[Window], now: datetime
+) -> list[Window]:
+    """Every window open at ``now``, from the configuration and the store."""
+    rows = await session.scalars(
+        select(MaintenanceWindow).where(MaintenanceWindow.ended_at.is_(None))
+    )
+    return [w for w in [*configured, *map(stored_window, rows)] if w.is_open(now)]
