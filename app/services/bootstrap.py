@@ -24,12 +24,15 @@ class Bootstrap:
 async def ensure_admin(
     session: AsyncSession, *, username: str, configured_token: str | None
 ) -> Bootstrap | None:
-    """Creates the first admin on an empty store; registers a configured admin token.
+    """Creates the first admin on a store without one; registers a configured admin token.
 
-    Returns what to announce, or None when the store already had users and nothing changed.
+    Robot accounts (the incident reporter) may exist before anyone started the server, so
+    the test is "no admin yet", not "no users yet". Returns what to announce, or None.
     """
-    users = await session.scalar(select(func.count()).select_from(User))
-    if users:
+    admins = await session.scalar(
+        select(func.count()).select_from(User).where(User.role == Role.ADMIN)
+    )
+    if admins:
         if configured_token is not None:
             await _register_configured_token(session, username, configured_token)
         return None
