@@ -11,7 +11,6 @@ and assembles.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -47,6 +46,7 @@ from app.services.maintenance.performance.figures import (
     hour_ceil,
     hour_floor,
     merged,
+    read_segments,
     read_tallies,
 )
 from app.services.maintenance.sla import ResolutionTargets
@@ -138,11 +138,7 @@ class PerformanceAnalyzer:
         """Overall and per-endpoint figures of the last ``hours`` hours, with their change."""
         start, end = last_hours(self.now, hours)
         before_start = start - hours * HOUR
-        tallies = await read_tallies(
-            self.session, before_start, end, lambda at: 1 if at >= start else 0
-        )
-        current = {endpoint: t for (endpoint, part), t in tallies.items() if part == 1}
-        previous = {endpoint: t for (endpoint, part), t in tallies.items() if part == 0}
+        previous, current = await read_segments(self.session, (before_start, start, end))
         minutes = (end - start).total_seconds() / 60
         overall_now, overall_before = merged(current.values()), merged(previous.values())
         before_overall = figures(
@@ -205,21 +201,16 @@ class PerformanceAnalyzer:
 
     async def _bottlenecks(self, start: datetime, end: datetime, days: int) -> list[Bottleneck]:
         recent_since = max(start, hour_floor(end) + HOUR - (RECENT if days > 1 else RECENT_SHORT))
-        tallies = await read_tallies(
-            self.session, start, end, lambda at: 1 if at >= recent_since else 0
-        )
-        parts: dict[int, dict[Endpoint, Tally]] = defaultdict(dict)
-        for (endpoint, part), tally in tallies.items():
-            parts[part][endpoint] = tally
+        baseline, recent = await read_segments(self.session, (start, recent_since, end))
         whole = {
-            endpoint: merged(p[endpoint] for p in parts.values() if endpoint in p)
-            for endpoint in {e for p in parts.values() for e in p}
+            endpoint: merged(part[endpoint] for part in (baseline, recent) if endpoint in part)
+            for endpoint in baseline.keys() | recent.keys()
         }
         minutes = (end - start).total_seconds() / 60
         samples = await resources.read_samples(self.session, start, end)
         found = [
             *detectors.endpoint_bottlenecks(whole, self.thresholds, minutes=minutes),
-            *detectors.regressions(parts[0], parts[1], self.thresholds, recent_since=recent_since),
+            *detectors.regressions(baseline, recent, self.thresholds, recent_since=recent_since),
             *resources.saturation(samples, self.thresholds),
             *resources.exhaustion(samples, self.thresholds),
             *await resources.slow_dependencies(self.session, start, end, self.thresholds),
@@ -278,12 +269,7 @@ class PerformanceAnalyzer:
         bounds = [
             (first + i * length, min(first + (i + 1) * length, self.now)) for i in range(count)
         ]
-        tallies = await read_tallies(
-            self.session, first, self.now, lambda at: int((at - first) / length)
-        )
-        per_period: list[dict[Endpoint, Tally]] = [{} for _ in range(count)]
-        for (endpoint, part), tally in tallies.items():
-            per_period[min(part, count - 1)][endpoint] = tally
+        per_period = await read_segments(self.session, [start for start, _ in bounds] + [self.now])
         return bounds, per_period
 
     async def slo(self) -> SloReport:

@@ -12,14 +12,15 @@ and 5xx share per endpoint and overall for a range.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import Executable, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import RequestHour, RequestMinute
@@ -122,40 +123,38 @@ def merged(tallies: Iterable[Tally]) -> Tally:
     return total
 
 
-# Which part of a range a row belongs to (a period, a segment); None leaves it out.
-Segmenter = Callable[[datetime], int | None]
-
-
-def _whole(_: datetime) -> int:
-    return 0
-
-
 async def read_tallies(
-    session: AsyncSession,
-    since: datetime,
-    until: datetime,
-    segment_of: Segmenter = _whole,
-) -> dict[tuple[Endpoint, int], Tally]:
-    """Tallies per endpoint and segment of ``[since, until)`` (segment 0 unless told)."""
-    tallies: dict[tuple[Endpoint, int], Tally] = defaultdict(Tally)
-    for moment, route, method, klass, count, sum_ms, max_ms, sketch in await _rows(
-        session, since, until
-    ):
-        segment = segment_of(moment)
-        if segment is not None:
-            tallies[(method, route), segment].add_row(klass, count, sum_ms, max_ms, sketch)
+    session: AsyncSession, since: datetime, until: datetime
+) -> dict[Endpoint, Tally]:
+    """Tallies per endpoint of ``[since, until)``."""
+    tallies: dict[Endpoint, Tally] = defaultdict(Tally)
+    # Core rows, no timestamps: ORM loading and datetime conversion were most of the time.
+    connection = await session.connection()
+    for statement in _statements(since, until):
+        for route, method, klass, count, sum_ms, max_ms, sketch in await connection.execute(
+            statement
+        ):
+            tallies[method, route].add_row(klass, count, sum_ms, max_ms, sketch)
     return dict(tallies)
 
 
-async def _rows(session: AsyncSession, since: datetime, until: datetime) -> list[Any]:
+async def read_segments(
+    session: AsyncSession, bounds: Sequence[datetime]
+) -> list[dict[Endpoint, Tally]]:
+    """Tallies per endpoint of each ``[bounds[i], bounds[i + 1])``."""
+    return [
+        await read_tallies(session, since, until) for since, until in itertools.pairwise(bounds)
+    ]
+
+
+def _statements(since: datetime, until: datetime) -> list[Executable]:
     first_whole, last_whole = hour_ceil(since), hour_floor(until)
     minute = RequestMinute.minute
     in_range = [minute >= since, minute < until]
-    rows: list[Any] = []
+    statements: list[Executable] = []
     if first_whole < last_whole:
-        hours = await session.execute(
+        statements.append(
             select(
-                RequestHour.hour,
                 RequestHour.route,
                 RequestHour.method,
                 RequestHour.status_class,
@@ -165,14 +164,12 @@ async def _rows(session: AsyncSession, since: datetime, until: datetime) -> list
                 RequestHour.sketch,
             ).where(RequestHour.hour >= first_whole, RequestHour.hour < last_whole)
         )
-        rows.extend(hours.all())
         # Inside whole hours only what the hour rows lack; at the edges every minute.
         in_range.append(
             or_(RequestMinute.rolled_up == false(), minute < first_whole, minute >= last_whole)
         )
-    minutes = await session.execute(
+    statements.append(
         select(
-            minute,
             RequestMinute.route,
             RequestMinute.method,
             RequestMinute.status_class,
@@ -182,8 +179,7 @@ async def _rows(session: AsyncSession, since: datetime, until: datetime) -> list
             RequestMinute.sketch,
         ).where(and_(*in_range))
     )
-    rows.extend(minutes.all())
-    return rows
+    return statements
 
 
 @dataclass(frozen=True)
@@ -211,10 +207,7 @@ class WindowFigures:
 
 async def window_figures(session: AsyncSession, since: datetime, until: datetime) -> WindowFigures:
     """Requests, p95 (ms) and 5xx share per endpoint and overall, for ``[since, until)``."""
-    tallies = {
-        endpoint: tally
-        for (endpoint, _), tally in (await read_tallies(session, since, until)).items()
-    }
+    tallies = await read_tallies(session, since, until)
     return WindowFigures(
         since=since,
         until=until,
