@@ -127,7 +127,8 @@ class Evaluation:
                 await self.apply(rule, component, severity, verdict)
 
     async def _history(self) -> dict[str, list[HealthResult]]:
-        """The last few results of each component, oldest first (this sweep's included)."""
+        """The last results of each component, oldest first (this sweep's included): enough
+        for the sweep-counting rules, and for the latency samples of a slow dependency."""
         depth = max(
             self.rules.fail_window,
             self.rules.fail_after,
@@ -159,14 +160,7 @@ class Evaluation:
         return found
 
     async def _component(self, name: str, kind: ComponentKind, history: list[HealthResult]) -> None:
-        statuses = [row.status for row in history][
-            -max(
-                self.rules.flap_window,
-                self.rules.fail_window,
-                self.rules.fail_after,
-                self.rules.clear_after,
-            ) :
-        ]
+        statuses = [row.status for row in history]
         down_key = key(AlertRule.COMPONENT_DOWN, name)
         await self.apply(
             AlertRule.COMPONENT_DOWN,
