@@ -12,18 +12,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from app.api import probes
+from app.api import metrics, probes
 from app.api.v1.router import routers as api_v1_routers
 from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings
 from app.core.errors import StoreUnavailable, WatchkeeperError
 from app.core.logging import AccessLogMiddleware, setup_logging
+from app.core.request_metrics import RequestMetricsMiddleware
 from app.db import migrate
 from app.db.base import utcnow
 from app.db.store import STORE_OUTAGES, Store, is_outage
 from app.services.bootstrap import Bootstrap, ensure_admin
 from app.services.maintenance.monitor_loop import run_loop
 from app.services.maintenance.monitoring import build_monitoring
+from app.services.maintenance.performance.flusher import RequestTracking
 
 logger = logging.getLogger("watchkeeper")
 
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     monitoring = build_monitoring(store, settings)
     monitor, dispatcher = monitoring.monitor, monitoring.dispatcher
+    tracking = RequestTracking.from_settings(store, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if bootstrap is not None:
             announce(bootstrap)
         stop = asyncio.Event()
+        flushing = asyncio.create_task(tracking.flusher.run(stop))
         notifications = None
         if settings.alert_dispatch_in_process:
             notifications = asyncio.create_task(dispatcher.run(stop))
@@ -103,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await loop  # finishes the sweep in flight
             if notifications is not None:
                 await notifications
+            await flushing  # stores every request served, the current minute included
             await monitor.aclose()
             await store.dispose()
 
@@ -116,13 +121,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = store
     app.state.clock = utcnow
     app.state.monitor = monitor
+    app.state.request_tracking = tracking
     app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
     for outage in (DBAPIError, *STORE_OUTAGES):
         app.add_exception_handler(outage, _on_store_error)
     app.include_router(probes.router)
+    app.include_router(metrics.router)
     for router in api_v1_routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    # Inside the access log, outside the router: it reads the route the router matched.
+    app.add_middleware(RequestMetricsMiddleware, recorder=tracking.recorder)
     app.add_middleware(AccessLogMiddleware)
     return app
 

@@ -23,6 +23,8 @@ from app.services.maintenance.alerts.desk import AlertDesk
 from app.services.maintenance.alerts.engine import channels_of
 from app.services.maintenance.alerts.windows import config_windows
 from app.services.maintenance.issue_tracker import IssueTracker
+from app.services.maintenance.performance.detectors import Thresholds
+from app.services.maintenance.performance_analyzer import PerformanceAnalyzer
 from app.services.maintenance.sla import ResolutionTargets
 from app.services.maintenance.system_monitor import SystemMonitor
 
@@ -132,3 +134,19 @@ def get_alert_desk(session: SessionDep, settings: SettingsDep, clock: ClockDep) 
 
 
 AlertDeskDep = Annotated[AlertDesk, Depends(get_alert_desk)]
+
+
+def get_performance_analyzer(
+    session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> PerformanceAnalyzer:
+    """The performance analysis of this request's session, as of the app's clock."""
+    return PerformanceAnalyzer(
+        session,
+        now=clock(),
+        thresholds=Thresholds.from_settings(settings),
+        pool_size=settings.database_pool_size,
+        resolution_targets=ResolutionTargets(hours=settings.issue_resolution_target_hours),
+    )
+
+
+AnalyzerDep = Annotated[PerformanceAnalyzer, Depends(get_performance_analyzer)]

@@ -104,6 +104,38 @@ class Settings(BaseSettings):
         description="Hours each priority may take to resolve; missing ones keep 48.",
     )
 
+    # Request metrics and performance analysis.
+    performance_flush_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="How often recorded minutes go to the store."
+    )
+    performance_rollup_after_days: int = Field(
+        default=2, ge=1, le=90, description="Minutes older than this are kept only as hours."
+    )
+    performance_retention_days: int = Field(
+        default=400, ge=7, le=3650, description="How long the hourly request figures are kept."
+    )
+    performance_max_buckets: int = Field(
+        default=10_000,
+        ge=100,
+        description="Minute buckets held in memory while the store is away; the oldest go first.",
+    )
+    performance_exemplars: int = Field(
+        default=5, ge=0, le=50, description="Slowest requests kept per minute as evidence."
+    )
+    performance_slow_endpoint_ms: float = Field(
+        default=1000.0, gt=0, description="An endpoint whose p95 is above this is slow."
+    )
+    performance_error_rate: float = Field(
+        default=0.01, gt=0, lt=1, description="5xx share above which an endpoint is failing."
+    )
+    performance_slow_dependency_ms: float = Field(
+        default=500.0, gt=0, description="A dependency whose check p95 is above this is slow."
+    )
+    metrics_public: bool = Field(
+        default=True,
+        description="Serve GET /metrics without a token (false: developers and admins only).",
+    )
+
     @model_validator(mode="after")
     def _default_sqlite_store(self) -> Settings:
         if not self.database_url:

@@ -9,6 +9,7 @@ from app.db.models.health import (
     HealthSweep,
 )
 from app.db.models.issues import Issue, IssueComment, IssueEvent, IssueLabel
+from app.db.models.performance import RequestHour, RequestMinute
 from app.db.models.users import ApiToken, User
 
 __all__ = [
@@ -25,5 +26,7 @@ __all__ = [
     "IssueEvent",
     "IssueLabel",
     "MaintenanceWindow",
+    "RequestHour",
+    "RequestMinute",
     "User",
 ]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import (
+    AnalyzerDep,
     CurrentUser,
     IssueForReader,
     MonitorDep,
@@ -30,6 +31,14 @@ from app.schemas.issues import (
     IssueUpdate,
     StatisticsQuery,
     StatusChange,
+)
+from app.schemas.performance import (
+    BottleneckReport,
+    PerformanceAnalysis,
+    PerformanceTrends,
+    RecommendationReport,
+    SloReport,
+    TrendPeriod,
 )
 from app.services.maintenance.health_format import HEALTH_JSON, health_json
 
@@ -125,3 +134,48 @@ async def add_comment(
 ) -> CommentRead:
     """Adds a comment; developers may mark it internal."""
     return await tracker.comment(issue, body, user)
+
+
+# Performance -------------------------------------------------------------------------
+
+Days = Annotated[int, Query(ge=1, le=90, description="Window: the last N days.")]
+
+
+@router.get("/performance/analysis", response_model=PerformanceAnalysis)
+async def performance_analysis(
+    _: StaffUser,
+    analyzer: AnalyzerDep,
+    hours: Annotated[int, Query(ge=1, le=2160, description="Window: the last N hours.")] = 24,
+) -> PerformanceAnalysis:
+    """Response times, volume and error rates, overall and per endpoint, with their change."""
+    return await analyzer.analysis(hours)
+
+
+@router.get("/performance/bottlenecks", response_model=BottleneckReport)
+async def performance_bottlenecks(
+    _: StaffUser, analyzer: AnalyzerDep, days: Days = 7
+) -> BottleneckReport:
+    """Slow, failing, regressed and erratic endpoints; saturated hosts; slow dependencies."""
+    return await analyzer.bottlenecks(days)
+
+
+@router.get("/performance/recommendations", response_model=RecommendationReport)
+async def performance_recommendations(
+    _: StaffUser, analyzer: AnalyzerDep, days: Days = 7
+) -> RecommendationReport:
+    """What to do about each bottleneck, with the figures that call for it."""
+    return await analyzer.recommendations(days)
+
+
+@router.get("/performance/trends", response_model=PerformanceTrends)
+async def performance_trends(
+    _: StaffUser, analyzer: AnalyzerDep, period: TrendPeriod = TrendPeriod.WEEK
+) -> PerformanceTrends:
+    """Figures per week or quarter and the improvement between them."""
+    return await analyzer.trends(period)
+
+
+@router.get("/slo", response_model=SloReport)
+async def service_level_objectives(_: StaffUser, analyzer: AnalyzerDep) -> SloReport:
+    """The spec's four success criteria: target, measured value, window and whether met."""
+    return await analyzer.slo()
