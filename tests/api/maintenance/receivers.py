@@ -1,5 +1,6 @@
 """Real local peers for the alert stories: a service to watch that we switch up and down,
-a webhook receiver that can fail on purpose, and an SMTP server for apprise's mailto."""
+a webhook receiver that can fail on purpose, an SMTP server for apprise's mailto; and the
+operator's side: running sweeps, delivering notifications, reading alerts and incidents."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
+
+from app.schemas.targets import ComponentKind, SystemTarget
+from app.services.maintenance.alerts.dispatcher import Dispatcher
+from app.services.maintenance.alerts.engine import channels_of
+from tests.conftest import ADMIN_TOKEN, bearer
+
+MAINTENANCE = "/api/v1/maintenance"
+HEADERS = bearer(ADMIN_TOKEN)
 
 
 @dataclass
@@ -97,3 +108,39 @@ class Mailbox:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+def quiet_system() -> SystemTarget:
+    """The host check, with limits a busy CI machine never reaches."""
+    return SystemTarget(
+        kind=ComponentKind.SYSTEM, name="system", degraded_percent=100, unhealthy_percent=100
+    )
+
+
+class Desk:
+    """What the test does as an operator: run sweeps, deliver notifications, read alerts."""
+
+    def __init__(self, app: FastAPI, http: httpx.AsyncClient) -> None:
+        self.app, self.http = app, http
+
+    async def sweeps(self, count: int) -> None:
+        for _ in range(count):
+            collected = await self.http.post(f"{MAINTENANCE}/metrics/collect", headers=HEADERS)
+            assert collected.status_code == 200, collected.text
+            assert collected.json()["stored"], collected.text
+
+    async def deliver(self) -> None:
+        settings = self.app.state.settings
+        await Dispatcher(self.app.state.store, channels_of(settings)).deliver_due()
+
+    async def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        listed = await self.http.get(f"{MAINTENANCE}/alerts", params=filters, headers=HEADERS)
+        assert listed.status_code == 200, listed.text
+        return list(listed.json()["items"])
+
+    async def incidents(self) -> list[dict[str, Any]]:
+        """Incident issues about the watched service (a busy host may file its own)."""
+        listed = await self.http.get(
+            f"{MAINTENANCE}/issues", params={"issue_type": "incident"}, headers=HEADERS
+        )
+        return [i for i in listed.json()["items"] if "shop" in i["title"]]

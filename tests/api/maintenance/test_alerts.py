@@ -18,15 +18,19 @@ from app.core.config import Settings
 from app.db.base import utcnow
 from app.main import create_app
 from app.schemas.alerts import AlertRules
-from app.schemas.targets import ComponentKind, HttpTarget, SystemTarget
+from app.schemas.targets import ComponentKind, HttpTarget
 from app.services.maintenance.alerts.dispatcher import Dispatcher
 from app.services.maintenance.alerts.engine import channels_of
-from tests.api.maintenance.receivers import LocalPeer, Mailbox
-from tests.conftest import ADMIN_TOKEN, bearer
+from tests.api.maintenance.receivers import (
+    HEADERS,
+    MAINTENANCE,
+    Desk,
+    LocalPeer,
+    Mailbox,
+    quiet_system,
+)
 
-MAINTENANCE = "/api/v1/maintenance"
 SECRET = "webhook-signing-secret"
-HEADERS = bearer(ADMIN_TOKEN)
 
 
 @pytest.fixture
@@ -43,13 +47,6 @@ def mailbox() -> Iterator[Mailbox]:
     box.start()
     yield box
     box.stop()
-
-
-def quiet_system() -> SystemTarget:
-    """The host check, with limits a busy CI machine never reaches."""
-    return SystemTarget(
-        kind=ComponentKind.SYSTEM, name="system", degraded_percent=100, unhealthy_percent=100
-    )
 
 
 def watched(peer: LocalPeer, name: str = "shop", path: str = "/target") -> HttpTarget:
@@ -76,35 +73,6 @@ async def alerting(alert_settings: Settings) -> AsyncIterator[tuple[FastAPI, htt
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://wk") as http:
             yield application, http
-
-
-class Desk:
-    """What the test does as an operator: run sweeps, deliver notifications, read alerts."""
-
-    def __init__(self, app: FastAPI, http: httpx.AsyncClient) -> None:
-        self.app, self.http = app, http
-
-    async def sweeps(self, count: int) -> None:
-        for _ in range(count):
-            collected = await self.http.post(f"{MAINTENANCE}/metrics/collect", headers=HEADERS)
-            assert collected.status_code == 200, collected.text
-            assert collected.json()["stored"], collected.text
-
-    async def deliver(self) -> None:
-        settings = self.app.state.settings
-        await Dispatcher(self.app.state.store, channels_of(settings)).deliver_due()
-
-    async def alerts(self, **filters: str) -> list[dict[str, Any]]:
-        listed = await self.http.get(f"{MAINTENANCE}/alerts", params=filters, headers=HEADERS)
-        assert listed.status_code == 200, listed.text
-        return list(listed.json()["items"])
-
-    async def incidents(self) -> list[dict[str, Any]]:
-        """Incident issues about the watched service (a busy host may file its own)."""
-        listed = await self.http.get(
-            f"{MAINTENANCE}/issues", params={"issue_type": "incident"}, headers=HEADERS
-        )
-        return [i for i in listed.json()["items"] if "shop" in i["title"]]
 
 
 @pytest.fixture

@@ -189,10 +189,11 @@ class RouteFigures:
     requests: int
     p95_ms: float | None
     error_rate: float | None
+    within_slo: float | None  # the share answered within SLO_TARGET_MS
 
     @classmethod
     def of(cls, tally: Tally) -> RouteFigures:
-        return cls(tally.requests, tally.quantile(0.95), tally.error_rate)
+        return cls(tally.requests, tally.quantile(0.95), tally.error_rate, tally.within_slo)
 
 
 @dataclass(frozen=True)
