@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -87,8 +88,13 @@ def serve(
 
     settings = settings_or_exit()
     asyncio.run(_check_store(settings))
+    application = create_app(settings)
+    # Everything imported so far lives as long as the process: moving it out of the
+    # collector's sight keeps full collections (and the p95 spikes they cause) short.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
