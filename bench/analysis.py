@@ -10,8 +10,8 @@ through the app in process (targets on PostgreSQL: 150 ms, 500 ms, 1 s), and com
 every p50/p95/p99 the analysis returns, overall and per endpoint, with numpy's exact
 percentiles (``method="lower"``) of the same durations (target: ≤ 1% relative error).
 
-Run from the repository root (PostgreSQL from ``WATCHKEEPER_BENCH_POSTGRES_URL``, default
-``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``; a database of its own is
+Run from the repository root (PostgreSQL from ``WATCHKEEPER_TEST_POSTGRES_URL``, default
+``postgresql+asyncpg://postgres@127.0.0.1:5432/test``; a database of its own is
 created and dropped)::
 
     .venv/bin/python bench/analysis.py [--requests 10000000] [--backends sqlite postgresql]
@@ -24,12 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,10 +36,11 @@ from typing import Any
 import httpx
 import numpy as np
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_postgres  # noqa: E402
 
 from app.core.config import Settings  # noqa: E402
 from app.db.models import RequestHour, RequestMinute  # noqa: E402
@@ -237,15 +236,6 @@ async def run_backend(url: str, traffic: Traffic, repeats: int) -> dict[str, Any
     }
 
 
-async def on_postgres_server(base: str, statement: str) -> None:
-    admin = Store(base, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await admin.dispose()
-
-
 async def main(requests: int, backends: list[str], repeats: int) -> dict[str, Any]:
     started = time.perf_counter()
     traffic = synthesize(requests)
@@ -262,17 +252,8 @@ async def main(requests: int, backends: list[str], repeats: int) -> dict[str, An
                 url = f"sqlite+aiosqlite:///{directory}/bench.db"
                 report["backends"][backend] = await run_backend(url, traffic, repeats)
             continue
-        base = os.environ.get(
-            "WATCHKEEPER_BENCH_POSTGRES_URL",
-            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
-        )
-        name = f"watchkeeper_bench_{uuid.uuid4().hex[:8]}"
-        await on_postgres_server(base, f'CREATE DATABASE "{name}"')
-        try:
-            url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        async with scratch_postgres() as url:
             report["backends"][backend] = await run_backend(url, traffic, repeats)
-        finally:
-            await on_postgres_server(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return report
 
 

@@ -36,13 +36,10 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import random
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,9 +48,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import insert, select, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scratch import median_and_p95, scratch_postgres
 
 from app.core.config import Settings
 from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
@@ -553,12 +551,6 @@ async def table_bytes(store: Store) -> dict[str, int]:
     return {name: sizes.get(name, 0) for name in names}
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median_ms": round(statistics.median(ordered), 2), "p95_ms": round(p95, 2)}
-
-
 async def timed_calls(client: httpx.AsyncClient, calls: int) -> tuple[list[float], Any]:
     """Milliseconds of each call after 3 warm-ups, and the last answer."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -595,9 +587,9 @@ async def time_health(settings: Settings, now: datetime, calls: int) -> dict[str
                 gc.unfreeze()
     trend = response.json()["trend"]
     return {
-        **summary(samples),
+        **median_and_p95(samples),
         "samples_ms": [round(sample, 1) for sample in samples],
-        "gc_frozen": summary(frozen),
+        "gc_frozen": median_and_p95(frozen),
         "response_bytes": len(response.content),
         "uptime_percent": trend["uptime_percent"],
         "direction": trend["direction"],
@@ -645,22 +637,6 @@ async def run_store(
     }
 
 
-async def postgres_database(base: str) -> tuple[str, str]:
-    name = f"watchkeeper_bench_{uuid.uuid4().hex[:8]}"
-    admin = Store(base, isolation_level="AUTOCOMMIT")
-    async with admin.engine.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return name, make_url(base).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(base: str, name: str) -> None:
-    admin = Store(base, isolation_level="AUTOCOMMIT")
-    async with admin.engine.connect() as connection:
-        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
-
-
 def show(report: list[dict[str, Any]]) -> None:
     first = report[0]
     print(
@@ -695,9 +671,6 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--stores", default="sqlite,postgresql")
     args = parser.parse_args()
-    pg_base = os.environ.get(
-        "WATCHKEEPER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-    )
     components = fleet(args.targets)
     await verify(components, datetime(2026, 11, 2, 8, 30, tzinfo=UTC))
     print(f"bulk rows match the ledger's over the first {VERIFY_SWEEPS} sweeps")
@@ -708,11 +681,8 @@ async def main() -> None:
                 url = f"sqlite+aiosqlite:///{folder}/bench.db"
                 report.append(await run_store(name, url, components, args.days, args.calls))
         else:
-            database, url = await postgres_database(pg_base)
-            try:
+            async with scratch_postgres() as url:
                 report.append(await run_store(name, url, components, args.days, args.calls))
-            finally:
-                await drop_database(pg_base, database)
         print(f"{name}: done", flush=True)
     show(report)
     RESULTS.mkdir(exist_ok=True)

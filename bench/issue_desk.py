@@ -16,20 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from scratch import median_and_p95, scratch_postgres
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.enums import IssueStatus, IssueType, Priority, Resolution, Role
@@ -204,12 +201,6 @@ async def timed(
     return samples
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median_ms": round(statistics.median(ordered), 2), "p95_ms": round(p95, 2)}
-
-
 async def run_store(name: str, url: str, count: int, calls: int) -> dict[str, Any]:
     settings = Settings(database_url=url, admin_token=ADMIN_TOKEN)
     store = Store(url)
@@ -237,24 +228,8 @@ async def run_store(name: str, url: str, count: int, calls: int) -> dict[str, An
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             for key, batch in paths.items():
-                results[key] = summary(await timed(client, batch, headers))
+                results[key] = median_and_p95(await timed(client, batch, headers))
     return results
-
-
-async def postgres_database(base: str) -> tuple[str, str]:
-    name = f"watchkeeper_bench_{uuid.uuid4().hex[:8]}"
-    admin = Store(base, isolation_level="AUTOCOMMIT")
-    async with admin.engine.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return name, make_url(base).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(base: str, name: str) -> None:
-    admin = Store(base, isolation_level="AUTOCOMMIT")
-    async with admin.engine.connect() as connection:
-        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
 
 
 async def main() -> None:
@@ -263,9 +238,6 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--stores", default="sqlite,postgresql")
     args = parser.parse_args()
-    pg_base = os.environ.get(
-        "WATCHKEEPER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-    )
     report = []
     for name in args.stores.split(","):
         if name == "sqlite":
@@ -273,11 +245,8 @@ async def main() -> None:
                 url = f"sqlite+aiosqlite:///{folder}/bench.db"
                 report.append(await run_store(name, url, args.issues, args.calls))
         else:
-            database, url = await postgres_database(pg_base)
-            try:
+            async with scratch_postgres() as url:
                 report.append(await run_store(name, url, args.issues, args.calls))
-            finally:
-                await drop_database(pg_base, database)
     print(f"\nIssue desk with {args.issues:,} issues, {args.calls} calls each (ms):")
     print(f"{'store':<11}{'endpoint':<12}{'median':>9}{'p95':>9}{'target p95':>12}  met")
     for result in report:
