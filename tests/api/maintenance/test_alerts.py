@@ -31,6 +31,10 @@ from tests.api.maintenance.receivers import (
 )
 
 SECRET = "webhook-signing-secret"
+# The health rules alone: the error-budget rules (tested on their own) would page too.
+HEALTH_RULES_ONLY = AlertRules(
+    cpu_percent=100, memory_percent=100, disk_percent=100, burn_windows=()
+)
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def alert_settings(settings: Settings, peer: LocalPeer, mailbox: Mailbox) -> Set
             "alert_webhooks": [peer.url("/hook")],
             "alert_webhook_secret": SecretStr(SECRET),
             "alert_apprise_urls": [mailbox.apprise_url()],
-            "alert_rules": AlertRules(cpu_percent=100, memory_percent=100, disk_percent=100),
+            "alert_rules": HEALTH_RULES_ONLY,
         }
     )
 
@@ -274,7 +278,9 @@ class TestOwnNetwork:
             HttpTarget(kind=ComponentKind.HTTP, name=f"api-{i}", url=closed, timeout_s=1)
             for i in range(3)
         ]
-        app = create_app(settings.model_copy(update={"targets": targets}))
+        app = create_app(
+            settings.model_copy(update={"targets": targets, "alert_rules": HEALTH_RULES_ONLY})
+        )
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://wk") as http:
