@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scratch import median_and_p95, scratch_postgres
 
 from app.core.config import Settings
+from app.core.hours import hour_floor, split_by_hour
 from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
 from app.db.store import Store
 from app.main import create_app, prepare_store
@@ -68,13 +69,7 @@ from app.schemas.targets import (
     worst_status,
 )
 from app.services.maintenance.checks import CheckResult
-from app.services.maintenance.health_history import (
-    HealthLedger,
-    Observation,
-    hour_of,
-    observations,
-    split_by_hour,
-)
+from app.services.maintenance.health_history import HealthLedger, Observation, observations
 from app.services.maintenance.performance.sketch import QuantileSketch
 
 ADMIN_TOKEN = "wk_bench-admin-token-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -311,7 +306,7 @@ class Accountant:
         state = self.states.get(seen.component)
         if state is not None and seen.at < state["last_checked_at"]:
             return
-        hour = self._hour(seen.component, seen.kind, hour_of(seen.at))
+        hour = self._hour(seen.component, seen.kind, hour_floor(seen.at))
         hour.row["checks"] += 1
         hour.row["failures"] += seen.status is ComponentStatus.UNHEALTHY
         if seen.latency_ms is not None:

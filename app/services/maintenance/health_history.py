@@ -8,37 +8,23 @@ raw results, and incidents (unhealthy runs) are opened and closed as the status 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.hours import hour_floor, split_by_hour
 from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
 from app.db.models.health import OVERALL
 from app.schemas.health import Sweep
 from app.schemas.targets import ComponentKind, ComponentStatus, worst_status
 from app.services.maintenance.performance.sketch import QuantileSketch
 
-HOUR = timedelta(hours=1)
 # Whether a component is under a maintenance window at a moment.
 InMaintenance = Callable[[str, datetime], bool]
 DELETE_BATCH = 5000
-
-
-def hour_of(moment: datetime) -> datetime:
-    """The start of the hour ``moment`` falls in."""
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def split_by_hour(start: datetime, end: datetime) -> Iterator[tuple[datetime, float]]:
-    """``(hour, seconds)`` pieces of ``[start, end)``, one per hour it touches."""
-    cursor = start
-    while cursor < end:
-        boundary = min(hour_of(cursor) + HOUR, end)
-        yield hour_of(cursor), (boundary - cursor).total_seconds()
-        cursor = boundary
 
 
 @dataclass(frozen=True)
@@ -132,7 +118,7 @@ class HealthLedger:
         state = await self.session.scalar(query.with_for_update())
         if state is not None and seen.at < state.last_checked_at:
             return  # a late, out-of-order result: kept raw, but history has moved past it
-        hour = await self._hour(seen.component, seen.kind, hour_of(seen.at))
+        hour = await self._hour(seen.component, seen.kind, hour_floor(seen.at))
         hour.checks += 1
         hour.failures += seen.status is ComponentStatus.UNHEALTHY
         if seen.latency_ms is not None:

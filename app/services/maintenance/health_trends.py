@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import Row, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.hours import HOUR, hour_floor, split_by_hour
 from app.db.models import ComponentState, HealthHour, HealthIncident
 from app.db.models.health import OVERALL
 from app.schemas.health import ComponentTrend, HealthTrend, Incident
 from app.schemas.targets import ComponentKind, ComponentStatus
-from app.services.maintenance.health_history import HOUR, InMaintenance, hour_of, split_by_hour
+from app.services.maintenance.health_history import InMaintenance
 from app.services.maintenance.performance.sketch import QuantileSketch
 
 _SUMMED = (
@@ -113,7 +114,7 @@ class HealthTrendQuery:
         self.hours = hours
         self.now = now
         self.max_gap = max_gap
-        self.start = hour_of(now) - (hours - 1) * HOUR
+        self.start = hour_floor(now) - (hours - 1) * HOUR
         self.middle = self.start + (now - self.start) / 2
 
     async def compute(self) -> HealthTrend:
@@ -124,7 +125,7 @@ class HealthTrendQuery:
         # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
         # as objects within a request); only the latency sketches come back one per hour.
         in_window = (HealthHour.hour >= self.start, HealthHour.hour <= self.now)
-        half = case((HealthHour.hour < hour_of(self.middle), 0), else_=1).label("half")
+        half = case((HealthHour.hour < hour_floor(self.middle), 0), else_=1).label("half")
         sums = await self.session.execute(
             select(
                 HealthHour.component,

@@ -16,6 +16,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.hours import HOUR, hour_ceil, hour_floor
 from app.schemas.issues import StatisticsQuery
 from app.schemas.performance import (
     Bottleneck,
@@ -38,13 +39,10 @@ from app.services.maintenance.issue_statistics import IssueStatisticsQuery
 from app.services.maintenance.performance import advice, detectors, resources
 from app.services.maintenance.performance.detectors import Thresholds
 from app.services.maintenance.performance.figures import (
-    HOUR,
     SLO_SHARE,
     SLO_TARGET_MS,
     Endpoint,
     Tally,
-    hour_ceil,
-    hour_floor,
     merged,
     read_segments,
     read_tallies,

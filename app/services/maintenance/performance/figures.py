@@ -16,35 +16,24 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import Final
 
 from sqlalchemy import Executable, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.hours import hour_ceil, hour_floor
 from app.db.models import RequestHour, RequestMinute
 from app.services.maintenance.performance.recorder import StatusClass
 from app.services.maintenance.performance.sketch import QuantileSketch
 
-HOUR: Final = timedelta(hours=1)
 # The spec's success criterion: 95% of requests within two seconds.
 SLO_TARGET_MS: Final = 2000.0
 SLO_SHARE: Final = 0.95
 
 # (method, route): how an endpoint is named in every answer.
 Endpoint = tuple[str, str]
-
-
-def hour_floor(moment: datetime) -> datetime:
-    """The start of the hour ``moment`` falls in."""
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def hour_ceil(moment: datetime) -> datetime:
-    """The first hour boundary at or after ``moment``."""
-    floor = hour_floor(moment)
-    return floor if floor == moment else floor + HOUR
 
 
 @dataclass

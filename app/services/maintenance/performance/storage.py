@@ -16,8 +16,8 @@ from typing import Any, Final
 from sqlalchemy import delete, false, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.hours import hour_floor
 from app.db.models import RequestHour, RequestMinute
-from app.services.maintenance.performance.figures import hour_floor
 from app.services.maintenance.performance.recorder import Exemplar, MinuteBucket
 from app.services.maintenance.performance.sketch import QuantileSketch
 
