@@ -21,6 +21,15 @@ class TokenKind(StrEnum):
     API = "api"  # created by an admin or the CLI for scripts and probes
 
 
+class Ranked(StrEnum):
+    """A StrEnum whose members are declared from the least to the most urgent."""
+
+    @property
+    def rank(self) -> int:
+        """Higher is more urgent; used to sort."""
+        return list(type(self)).index(self)
+
+
 class IssueType(StrEnum):
     BUG = "bug"
     FEATURE_REQUEST = "feature_request"
@@ -28,16 +37,11 @@ class IssueType(StrEnum):
     INCIDENT = "incident"
 
 
-class Priority(StrEnum):
+class Priority(Ranked):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
     CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        """Higher is more urgent; used to sort by priority."""
-        return list(Priority).index(self)
 
 
 class IssueStatus(StrEnum):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from app.core.enums import Ranked
 from app.schemas.base import ResponseSchema
 
 
@@ -26,16 +27,11 @@ class BottleneckKind(StrEnum):
     CAPACITY = "capacity"
 
 
-class Severity(StrEnum):
+class Severity(Ranked):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
     CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        """Higher is worse."""
-        return list(Severity).index(self)
 
 
 class RecommendationCategory(StrEnum):

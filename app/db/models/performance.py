@@ -21,7 +21,21 @@ from app.db.base import Base, enum_column
 from app.services.maintenance.performance.recorder import StatusClass
 
 
-class RequestMinute(Base):
+class RequestTally:
+    """The columns every stored tally of requests has: what was asked, and how it went."""
+
+    route: Mapped[str] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(8))
+    status_class: Mapped[StatusClass] = mapped_column(enum_column(StatusClass))
+    count: Mapped[int]
+    sum_ms: Mapped[float]
+    max_ms: Mapped[float]
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    # The slowest requests: [{"duration_ms", "request_id", "at"}], slowest first.
+    exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class RequestMinute(RequestTally, Base):
     """One process's requests of one minute for one route, method and status class."""
 
     __tablename__ = "request_minutes"
@@ -33,19 +47,10 @@ class RequestMinute(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     process: Mapped[str] = mapped_column(String(64))
     minute: Mapped[datetime]
-    route: Mapped[str] = mapped_column(String(300))
-    method: Mapped[str] = mapped_column(String(8))
-    status_class: Mapped[StatusClass] = mapped_column(enum_column(StatusClass))
-    count: Mapped[int]
-    sum_ms: Mapped[float]
-    max_ms: Mapped[float]
-    sketch: Mapped[bytes] = mapped_column(LargeBinary)
-    # The slowest requests: [{"duration_ms", "request_id", "at"}], slowest first.
-    exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     rolled_up: Mapped[bool] = mapped_column(default=False)
 
 
-class RequestHour(Base):
+class RequestHour(RequestTally, Base):
     """Requests of one hour for one route, method and status class, every process merged."""
 
     __tablename__ = "request_hours"
@@ -53,11 +58,3 @@ class RequestHour(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     hour: Mapped[datetime]
-    route: Mapped[str] = mapped_column(String(300))
-    method: Mapped[str] = mapped_column(String(8))
-    status_class: Mapped[StatusClass] = mapped_column(enum_column(StatusClass))
-    count: Mapped[int]
-    sum_ms: Mapped[float]
-    max_ms: Mapped[float]
-    sketch: Mapped[bytes] = mapped_column(LargeBinary)
-    exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
