@@ -77,10 +77,15 @@ def setup_logging(settings: Settings) -> None:
     root.propagate = False
 
 
-def route_template(scope: Scope) -> str:
-    """The path template of the route that served ``scope``, or one shared bucket."""
+def route_template(scope: Scope, root_path: str) -> str:
+    """The template that served ``scope``, or one shared bucket for paths nothing matched;
+    ``root_path`` is the scope's value before routing."""
+    mounted = scope.get("root_path", "")
+    if len(mounted) > len(root_path):
+        # Mounts extend root_path by the part of the path they matched.
+        return str(mounted[len(root_path) :])
     path = getattr(scope.get("route"), "path", None)
-    return str(path) if path is not None else UNMATCHED_ROUTE
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
 def _incoming_request_id(scope: Scope) -> str:
@@ -104,6 +109,7 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope)
+        root_path = scope.get("root_path", "")
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -122,7 +128,7 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            method, route = scope["method"], route_template(scope)
+            method, route = scope["method"], route_template(scope, root_path)
             access_logger.info(
                 "%s %s %s %.2fms",
                 method,

@@ -4,7 +4,7 @@ A pure ASGI middleware, so it adds one closure and two clock reads per request a
 buffers a body. It names a request by the route the router already matched (the matched
 route's ``path``, e.g. ``/items/{item_id}``), never by matching again and never by the raw
 path: the number of series stays the number of routes, whatever scanners send. Requests
-that matched nothing share :data:`UNMATCHED_ROUTE`; requests served inside a mount (static
+that matched nothing share :data:`app.core.logging.UNMATCHED_ROUTE`; requests served inside a mount (static
 files, a mounted sub-application) are named by the path the mount matched.
 
 Routers must carry their full prefix (see ``app/api/v1/router.py``): FastAPI keeps the
@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.logging import UNMATCHED_ROUTE
+from app.core.logging import route_template
 from app.services.maintenance.performance.recorder import RequestRecorder
 
 
@@ -62,19 +62,9 @@ class RequestMetricsMiddleware:
             raise
         finally:
             self.recorder.record(
-                served_route(scope, root_path),
+                route_template(scope, root_path),
                 scope["method"],
                 status,
                 ((clock() if finished is None else finished) - started) * 1000.0,
                 scope.get("state", {}).get("request_id"),
             )
-
-
-def served_route(scope: Scope, root_path: str) -> str:
-    """The template that served ``scope``; ``root_path`` is its value before routing."""
-    mounted = scope.get("root_path", "")
-    if len(mounted) > len(root_path):
-        # Mounts extend root_path by the part of the path they matched.
-        return str(mounted[len(root_path) :])
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
