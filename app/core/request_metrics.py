@@ -4,8 +4,9 @@ A pure ASGI middleware, so it adds one closure and two clock reads per request a
 buffers a body. It names a request by the route the router already matched (the matched
 route's ``path``, e.g. ``/items/{item_id}``), never by matching again and never by the raw
 path: the number of series stays the number of routes, whatever scanners send. Requests
-that matched nothing share :data:`app.core.logging.UNMATCHED_ROUTE`; requests served inside a mount (static
-files, a mounted sub-application) are named by the path the mount matched.
+that matched nothing share one bucket, and requests served inside a mount (static files, a
+mounted sub-application) are named by the path the mount matched; ``route_template`` in
+``app.core.logging`` decides, for the access log and these metrics alike.
 
 Routers must carry their full prefix (see ``app/api/v1/router.py``): FastAPI keeps the
 route object of an included router, whose ``path`` lacks a prefix given at inclusion.
