@@ -12,6 +12,8 @@ from alembic import op
 
 import app.db.base
 
+DURATION_COLUMNS = ("triage_seconds", "first_response_seconds", "resolution_seconds")
+
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -121,6 +123,8 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_issues_assignee_id_status", ["assignee_id", "status"], unique=False
         )
+        for column in DURATION_COLUMNS:
+            batch_op.create_index(batch_op.f(f"ix_issues_{column}"), [column], unique=False)
         batch_op.create_index(
             "ix_issues_breakdown",
             ["status", "issue_type", "priority", "resolution"],
@@ -225,6 +229,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_issues_duplicate_of_id"))
         batch_op.drop_index(batch_op.f("ix_issues_created_at"))
         batch_op.drop_index("ix_issues_breakdown")
+        for column in DURATION_COLUMNS:
+            batch_op.drop_index(batch_op.f(f"ix_issues_{column}"))
         batch_op.drop_index("ix_issues_assignee_id_status")
 
     op.drop_table("issues")

@@ -52,10 +52,11 @@ class Issue(Base):
     waiting_since: Mapped[datetime | None]
     paused_seconds: Mapped[float] = mapped_column(default=0.0)
 
-    # Durations measured when each stage was reached (seconds, pauses excluded).
-    triage_seconds: Mapped[float | None]
-    first_response_seconds: Mapped[float | None]
-    resolution_seconds: Mapped[float | None]
+    # Durations measured when each stage was reached (seconds, pauses excluded). Indexed
+    # so that SQLite reads their median and p90 by index position instead of sorting.
+    triage_seconds: Mapped[float | None] = mapped_column(index=True)
+    first_response_seconds: Mapped[float | None] = mapped_column(index=True)
+    resolution_seconds: Mapped[float | None] = mapped_column(index=True)
     resolved_within_target: Mapped[bool | None]
 
     reopen_count: Mapped[int] = mapped_column(default=0)
