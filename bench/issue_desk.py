@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import tempfile
@@ -224,6 +225,9 @@ async def run_store(name: str, url: str, count: int, calls: int) -> dict[str, An
         "load_seconds": round(load_seconds, 1),
     }
     async with app.router.lifespan_context(app):
+        # As `watchkeeper serve` does after start-up: long-lived objects out of full GCs.
+        gc.collect()
+        gc.freeze()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
