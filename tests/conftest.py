@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -32,6 +33,9 @@ from app.db import models as _all_tables  # noqa: F401  (registers every table)
 from app.db.base import Base
 from app.db.store import Store
 from app.main import create_app
+
+if TYPE_CHECKING:
+    from tests.api.maintenance.receivers import LocalPeer
 
 ADMIN_TOKEN = "wk_test-admin-token-0123456789abcdefghijklmnopqrstuv"
 BACKENDS = ("sqlite", "postgresql")
@@ -208,3 +212,14 @@ def make_account(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> Ma
         return Account(created.json()["id"], username, role, issued.json()["token"])
 
     return make
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[LocalPeer]:
+    """A local service to watch and a webhook receiver (see ``LocalPeer``)."""
+    from tests.api.maintenance.receivers import LocalPeer  # it needs this module's token
+
+    server = LocalPeer()
+    await server.start()
+    yield server
+    await server.close()

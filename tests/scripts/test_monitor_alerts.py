@@ -9,11 +9,9 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app.core.config import Settings
 from app.main import create_app
@@ -21,14 +19,6 @@ from tests.api.maintenance.receivers import LocalPeer
 from tests.conftest import ADMIN_TOKEN, bearer
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "monitor_system.py"
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[LocalPeer]:
-    server = LocalPeer()
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def watch_for(peer: LocalPeer, seconds: float, *, up: bool) -> None:

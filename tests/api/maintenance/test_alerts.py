@@ -38,14 +38,6 @@ HEALTH_RULES_ONLY = AlertRules(
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[LocalPeer]:
-    server = LocalPeer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox()
     box.start()
