@@ -84,6 +84,7 @@ def serve(
     """Runs the service (migrating the store and creating the first admin if needed)."""
     import uvicorn
 
+    from app.core.http_limits import limited_protocol
     from app.main import create_app
 
     settings = settings_or_exit()
@@ -97,6 +98,7 @@ def serve(
         application,
         host=host or settings.host,
         port=port or settings.port,
+        http=limited_protocol(settings),
         log_config=None,
         access_log=False,
     )
@@ -164,6 +166,29 @@ def users_list() -> None:
             f"{user.created_at:%F}",
         )
     console.print(table)
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: str) -> None:
+    """Deactivates a user; every token and session of theirs stops working at once."""
+    _set_active(username, active=False)
+    console.print(f"Deactivated {username!r} and revoked their tokens.")
+
+
+@users_app.command("activate")
+def users_activate(username: str) -> None:
+    """Reactivates a user; their password works again, their old tokens stay revoked."""
+    _set_active(username, active=True)
+    console.print(f"Activated {username!r}.")
+
+
+def _set_active(username: str, *, active: bool) -> None:
+    async def change(session: AsyncSession) -> None:
+        # The operator at the server's shell is no account of the store, so no admin can be
+        # "yourself" here; the last active admin is still protected.
+        await accounts.update_user(session, username, actor=None, is_active=active)
+
+    run_with_store(change)
 
 
 @tokens_app.command("create")

@@ -9,20 +9,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
 from app.api import metrics, probes
+from app.api.deps import get_current_user, get_store
+from app.api.errors import declare_errors, on_validation_error
 from app.api.v1.router import routers as api_v1_routers
 from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings
 from app.core.errors import StoreUnavailable, WatchkeeperError
 from app.core.logging import AccessLogMiddleware, setup_logging
 from app.core.request_metrics import RequestMetricsMiddleware
+from app.core.security_headers import SecurityHeadersMiddleware
+from app.core.text_guard import TextGuardMiddleware
 from app.db import migrate
 from app.db.base import utcnow
 from app.db.store import STORE_OUTAGES, Store, is_outage
 from app.services.bootstrap import Bootstrap, ensure_admin
+from app.services.login_throttle import LoginThrottle
 from app.services.maintenance.monitor_loop import run_loop
 from app.services.maintenance.monitoring import build_monitoring
 from app.services.maintenance.performance.flusher import RequestTracking
@@ -122,16 +128,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utcnow
     app.state.monitor = monitor
     app.state.request_tracking = tracking
+    app.state.login_throttle = LoginThrottle.from_settings(settings)
     app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
     for outage in (DBAPIError, *STORE_OUTAGES):
         app.add_exception_handler(outage, _on_store_error)
-    app.include_router(probes.router)
-    app.include_router(metrics.router)
-    for router in api_v1_routers:
+    routers = (probes.router, metrics.router, *api_v1_routers)
+    for router in routers:
         app.include_router(router)
+    declare_errors(app, routers, authenticated=get_current_user, store=get_store)
+    # Innermost first. The text guard buffers form bodies, so the body limit sits outside it.
+    app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     # Inside the access log, outside the router: it reads the route the router matched.
     app.add_middleware(RequestMetricsMiddleware, recorder=tracking.recorder)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -18,6 +19,7 @@ from app.core.errors import NotAuthenticated, PermissionDenied
 from app.db.base import utcnow
 from app.db.models import Issue, User
 from app.db.store import Store
+from app.schemas.base import RowId
 from app.services import accounts
 from app.services.maintenance.alerts.desk import AlertDesk
 from app.services.maintenance.alerts.engine import channels_of
@@ -52,6 +54,13 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+# Declares bearer auth in the OpenAPI document; the header is read by ``user_from_request``.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="An API token (`watchkeeper tokens create`) or one from POST /api/v1/auth/token.",
+)
+
+
 def _bearer_token(request: Request) -> str:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     credentials = credentials.strip()
@@ -60,9 +69,18 @@ def _bearer_token(request: Request) -> str:
     return credentials
 
 
-async def get_current_user(request: Request, session: SessionDep) -> User:
-    """The caller named by the bearer token; 401 for anything missing or wrong."""
+async def user_from_request(request: Request, session: AsyncSession) -> User:
+    """The caller named by the request's bearer token; 401 for anything missing or wrong."""
     return await accounts.user_for_token(session, _bearer_token(request), now=utcnow())
+
+
+async def get_current_user(
+    request: Request,
+    session: SessionDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    """The authenticated caller (the dependency every protected route names)."""
+    return await user_from_request(request, session)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -102,8 +120,7 @@ def get_issue_tracker(session: SessionDep, settings: SettingsDep, clock: ClockDe
 
 
 TrackerDep = Annotated[IssueTracker, Depends(get_issue_tracker)]
-# Ids beyond a 32-bit integer cannot exist; refusing them keeps the store's types happy.
-IssueId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The issue's id.")]
+IssueId = Annotated[RowId, Path(description="The issue's id.")]
 
 
 async def get_issue_for_reader(issue_id: IssueId, user: CurrentUser, tracker: TrackerDep) -> Issue:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.deps import SessionDep, SettingsDep, get_current_user, get_staff_user
+from app.api.deps import SessionDep, SettingsDep, get_staff_user, user_from_request
 from app.services.maintenance.performance.exposition import exposition
 from app.services.maintenance.performance.flusher import RequestTracking
 
@@ -22,10 +22,18 @@ router = APIRouter(tags=["probes"])
 async def scrape_allowed(request: Request, settings: SettingsDep, session: SessionDep) -> None:
     """Lets anyone scrape unless the settings close /metrics to staff."""
     if not settings.metrics_public:
-        await get_staff_user(await get_current_user(request, session))
+        await get_staff_user(await user_from_request(request, session))
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        401: {"description": "With metrics_public=false: no valid bearer token."},
+        403: {"description": "With metrics_public=false: the caller is not staff."},
+    },
+)
 async def metrics(
     request: Request, session: SessionDep, _: Annotated[None, Depends(scrape_allowed)]
 ) -> Response:

@@ -63,11 +63,29 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_token: SecretStr | None = None
     session_token_ttl_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    login_failures_per_username: int = Field(
+        default=10, ge=1, description="Failed logins a username may have within its window."
+    )
+    login_username_window_seconds: int = Field(
+        default=300, ge=1, le=86_400, description="The sliding window of the username limit."
+    )
+    login_failures_per_address: int = Field(
+        default=30, ge=1, description="Failed logins one client address may have in its window."
+    )
+    login_address_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="The sliding window of the address limit."
+    )
 
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"
 
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Bytes the request target and all header names and values may total.",
+    )
+    max_header_count: int = Field(default=100, ge=10, description="Headers a request may have.")
 
     targets: TargetList = Field(
         default_factory=list,

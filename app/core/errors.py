@@ -46,6 +46,16 @@ class InvalidInput(WatchkeeperError):
     status_code = 422
 
 
+class TooManyRequests(WatchkeeperError):
+    """The caller must wait ``retry_after`` seconds (sent as ``Retry-After``)."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(retry_after, 1))})
+        self.retry_after = max(retry_after, 1)
+
+
 class StoreUnavailable(WatchkeeperError):
     status_code = 503
 

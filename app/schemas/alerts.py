@@ -8,7 +8,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.schemas.base import RequestSchema, ResponseSchema
+from app.schemas.base import Instant, Offset, RequestSchema, ResponseSchema
 
 
 class AlertRule(StrEnum):
@@ -108,8 +108,8 @@ class MaintenanceWindowCreate(RequestSchema):
     """A one-off window (``starts_at``/``ends_at``) or a weekly one (``recurrence``)."""
 
     name: str = Field(min_length=1, max_length=100)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     recurrence: Recurrence | None = None
     components: list[str] = Field(default_factory=list, description="Empty: every component.")
     rules: list[AlertRule] = Field(default_factory=list, description="Empty: every rule.")
@@ -122,8 +122,6 @@ class MaintenanceWindowCreate(RequestSchema):
         if one_off:
             if self.starts_at is None or self.ends_at is None:
                 raise ValueError("a one-off window needs both starts_at and ends_at")
-            if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
-                raise ValueError("starts_at and ends_at need a timezone")
             if self.ends_at <= self.starts_at:
                 raise ValueError("ends_at must be after starts_at")
         return self
@@ -181,7 +179,7 @@ class AlertQuery(RequestSchema):
     rule: AlertRule | None = None
     component: str | None = Field(default=None, max_length=100)
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
 
 
 class AlertPage(ResponseSchema):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from app.core.enums import IssueStatus, IssueType, Priority, Resolution
-from app.schemas.base import RequestSchema, ResponseSchema
+from app.schemas.base import Instant, Offset, RequestSchema, ResponseSchema, RowId
 from app.schemas.users import UserRef
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -52,7 +52,7 @@ class StatusChange(RequestSchema):
     status: IssueStatus
     comment: CommentBody | None = None
     resolution: Resolution | None = None
-    duplicate_of: int | None = Field(default=None, ge=1)
+    duplicate_of: RowId | None = None
 
 
 class CommentCreate(RequestSchema):
@@ -189,15 +189,15 @@ class IssueQuery(RequestSchema):
         default_factory=list, description="Issues carrying every one of these."
     )
     q: str | None = Field(default=None, min_length=1, max_length=200)
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None
     sort: SortKey = "-created"
     limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
 
 
 class StatisticsQuery(RequestSchema):
     issue_type: IssueType | None = None
     priority: Priority | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None

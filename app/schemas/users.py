@@ -24,6 +24,15 @@ class UserCreate(RequestSchema):
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+class UserUpdate(RequestSchema):
+    """Only the fields sent are changed."""
+
+    is_active: bool | None = Field(
+        default=None, description="false revokes every token of the user at once."
+    )
+    role: Role | None = None
+
+
 class UserRef(ResponseSchema):
     """How a person appears on another object (an issue's reporter or assignee)."""
 

@@ -1,4 +1,4 @@
-"""Accounts: creating users, checking passwords, issuing, resolving and revoking tokens.
+"""Accounts: users and their life cycle, passwords, and issuing, resolving, revoking tokens.
 
 Functions take the session explicitly and only flush; the caller's unit of work commits.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,11 +60,61 @@ async def get_user(session: AsyncSession, username: str) -> User:
     return user
 
 
+async def update_user(
+    session: AsyncSession,
+    username: str,
+    *,
+    actor: User | None,
+    is_active: bool | None = None,
+    role: Role | None = None,
+) -> User:
+    """Changes the given fields (None: unchanged); deactivating revokes every live token.
+
+    ``actor`` is the admin asking, or None for the operator at the server's shell. Nobody
+    may deactivate or demote themselves or the last active admin (Conflict).
+    """
+    user = await get_user(session, username)
+    active = user.is_active if is_active is None else is_active
+    stays_admin = active and (role or user.role) is Role.ADMIN
+    if user.role is Role.ADMIN and user.is_active and not stays_admin:
+        if actor is not None and actor.id == user.id:
+            raise Conflict("You cannot deactivate or demote yourself; ask another admin")
+        if not await _other_active_admins(session, user):
+            raise Conflict(f"{username!r} is the last active admin")
+    if not active:
+        # Revoked, not merely refused: reactivating the user must not revive old tokens.
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    user.is_active = active
+    user.role = role or user.role
+    await session.flush()
+    return user
+
+
+async def _other_active_admins(session: AsyncSession, user: User) -> bool:
+    # Locking every active admin, ``user`` included, in one order: two admins demoting each
+    # other at once must not both succeed. PostgreSQL makes the second wait and re-read;
+    # SQLite (no FOR UPDATE) has a single writer anyway.
+    query = (
+        select(User.id)
+        .where(User.role == Role.ADMIN, User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return any(admin_id != user.id for admin_id in (await session.scalars(query)).all())
+
+
 async def authenticate(session: AsyncSession, username: str, password: str) -> User:
     """The active user with these credentials; one vague error for every failure."""
-    user = await session.scalar(select(User).where(User.username == username))
-    password_hash = user.password_hash if user is not None else None
-    if not security.verify_password(password, password_hash) or user is None:
+    # The turn comes first: a login queued behind others must not hold a connection.
+    async with security.password_check_turn():
+        user = await session.scalar(select(User).where(User.username == username))
+        password_hash = user.password_hash if user is not None else None
+        verified = await security.verify_password_off_loop(password, password_hash)
+    if not verified or user is None:
         raise NotAuthenticated(_BAD_CREDENTIALS)
     if not user.is_active:
         raise NotAuthenticated(_BAD_CREDENTIALS)
@@ -81,6 +131,9 @@ async def issue_token(
     token: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Stores a token for ``user`` and returns its row and the clear token (shown once)."""
+    if not user.is_active:
+        # It would not work now, and would come to life on reactivation.
+        raise Conflict(f"{user.username!r} is deactivated; activate them first")
     clear = token or security.new_token()
     row = ApiToken(
         user_id=user.id,

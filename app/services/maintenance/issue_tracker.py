@@ -93,8 +93,10 @@ class IssueTracker:
 
     async def get(self, issue_id: int, reader: User) -> Issue:
         """The issue, if ``reader`` may see it; NotFound otherwise (never reveals existence)."""
-        issue = await self.session.scalar(_with_people().where(Issue.id == issue_id))
-        if issue is None or (not reader.role.is_staff and issue.reporter_id != reader.id):
+        issue = await self.session.scalar(
+            _with_people().where(Issue.id == issue_id, *self._visible_to(reader))
+        )
+        if issue is None:
             raise NotFound(f"No issue with id {issue_id}")
         return issue
 
@@ -144,10 +146,13 @@ class IssueTracker:
         return IssuePage(items=[self.view(issue) for issue in page], total=total or 0)
 
     @staticmethod
-    def _list_filters(query: IssueQuery, reader: User) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
-        if not reader.role.is_staff:
-            where.append(Issue.reporter_id == reader.id)
+    def _visible_to(reader: User) -> list[ColumnElement[bool]]:
+        """The one rule of who sees which issues: staff all, a user only their own."""
+        return [] if reader.role.is_staff else [Issue.reporter_id == reader.id]
+
+    @classmethod
+    def _list_filters(cls, query: IssueQuery, reader: User) -> list[ColumnElement[bool]]:
+        where = cls._visible_to(reader)
         if query.status:
             where.append(Issue.status.in_(query.status))
         if query.issue_type:
@@ -204,12 +209,13 @@ class IssueTracker:
         self.session.add(issue)
         await self.session.flush()
         self._record(issue, reporter, "status", None, IssueStatus.OPEN.value, note="reported")
-        candidates = await self._likely_duplicates(issue)
+        candidates = await self._likely_duplicates(issue, reporter)
         await self.session.flush()
         created = await self.get(issue.id, reporter)
         return IssueCreated(**self.view(created).model_dump(), likely_duplicates=candidates)
 
-    async def _likely_duplicates(self, issue: Issue) -> list[DuplicateCandidate]:
+    async def _likely_duplicates(self, issue: Issue, reader: User) -> list[DuplicateCandidate]:
+        """Open issues like ``issue``, among those ``reader`` may see (never anyone else's)."""
         terms = duplicates.search_terms(issue.title)
         if not terms:
             return []
@@ -220,6 +226,7 @@ class IssueTracker:
                     Issue.id != issue.id,
                     Issue.status.not_in(DONE_STATUSES),
                     or_(*(Issue.title.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms)),
+                    *self._visible_to(reader),
                 )
                 .order_by(Issue.id.desc())
                 .limit(DUPLICATE_CANDIDATES)

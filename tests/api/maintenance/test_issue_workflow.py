@@ -204,7 +204,7 @@ class TestEarlyCloseAndDuplicates:
         assert detail["history"][-1]["field"] == "duplicates"
 
     async def test_new_issue_lists_likely_duplicates_without_closing_anything(
-        self, client: httpx.AsyncClient, rita: Account, una: Account
+        self, client: httpx.AsyncClient, rita: Account, dev: Account
     ) -> None:
         first = await file_issue(
             client,
@@ -216,7 +216,7 @@ class TestEarlyCloseAndDuplicates:
 
         similar = await file_issue(
             client,
-            una,
+            dev,
             title="Large CSV export fails",
             description="CSV export of a big report fails with timeout.",
         )

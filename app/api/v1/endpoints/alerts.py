@@ -19,9 +19,11 @@ from app.schemas.alerts import (
     MaintenanceWindowRead,
     TestNotification,
 )
+from app.schemas.base import RowId
 
 router = APIRouter(prefix=f"{API_V1}/maintenance", tags=["alerts"])
-RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+AlertId = Annotated[RowId, Path(description="The alert's id.")]
+WindowId = Annotated[RowId, Path(description="The stored maintenance window's id.")]
 
 
 @router.get("/alerts", response_model=AlertPage)
@@ -45,13 +47,13 @@ async def send_test(body: TestNotification, _: StaffUser, desk: AlertDeskDep) ->
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail)
-async def read_alert(alert_id: RowId, _: StaffUser, desk: AlertDeskDep) -> AlertDetail:
+async def read_alert(alert_id: AlertId, _: StaffUser, desk: AlertDeskDep) -> AlertDetail:
     """One alert with its notifications."""
     return await desk.detail(await desk.get(alert_id))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertRead)
-async def acknowledge_alert(alert_id: RowId, user: StaffUser, desk: AlertDeskDep) -> AlertRead:
+async def acknowledge_alert(alert_id: AlertId, user: StaffUser, desk: AlertDeskDep) -> AlertRead:
     """Acknowledges an alert: no more repeats of it."""
     return await desk.acknowledge(await desk.get(alert_id), user)
 
@@ -75,6 +77,8 @@ async def open_window(
 
 
 @router.post("/maintenance-windows/{window_id}/end", response_model=MaintenanceWindowRead)
-async def end_window(window_id: RowId, _: StaffUser, desk: AlertDeskDep) -> MaintenanceWindowRead:
+async def end_window(
+    window_id: WindowId, _: StaffUser, desk: AlertDeskDep
+) -> MaintenanceWindowRead:
     """Ends a stored maintenance window now."""
     return await desk.end_window(window_id)

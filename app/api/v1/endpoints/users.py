@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from app.api.deps import AdminUser, CurrentUser, SessionDep
 from app.api.v1.prefix import API_V1
 from app.core.enums import TokenKind
-from app.schemas.users import TokenCreate, TokenIssued, TokenRead, UserCreate, UserRead
+from app.schemas.base import RowId
+from app.schemas.users import TokenCreate, TokenIssued, TokenRead, UserCreate, UserRead, UserUpdate
 from app.services import accounts
 
 router = APIRouter(prefix=API_V1, tags=["users"])
+# No username is longer; refusing longer paths keeps them out of queries and logs.
+Username = Annotated[str, Path(max_length=64, description="The user's username.")]
+TokenId = Annotated[RowId, Path(description="The token's id.")]
 
 
 @router.get("/users/me", response_model=UserRead)
@@ -42,11 +47,22 @@ async def list_users(_: AdminUser, session: SessionDep) -> list[UserRead]:
     return [UserRead.model_validate(u) for u in await accounts.list_users(session)]
 
 
+@router.patch("/users/{username}", response_model=UserRead)
+async def update_user(
+    username: Username, body: UserUpdate, admin: AdminUser, session: SessionDep
+) -> UserRead:
+    """Changes a user's role or deactivates them, revoking their tokens (admin only)."""
+    user = await accounts.update_user(
+        session, username, actor=admin, is_active=body.is_active, role=body.role
+    )
+    return UserRead.model_validate(user)
+
+
 @router.post(
     "/users/{username}/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED
 )
 async def create_api_token(
-    username: str, body: TokenCreate, _: AdminUser, session: SessionDep
+    username: Username, body: TokenCreate, _: AdminUser, session: SessionDep
 ) -> TokenIssued:
     """Creates a long-lived API token for a user (admin only); the token is shown once."""
     owner = await accounts.get_user(session, username)
@@ -60,14 +76,16 @@ async def create_api_token(
 
 
 @router.get("/users/{username}/tokens", response_model=list[TokenRead])
-async def list_user_tokens(username: str, _: AdminUser, session: SessionDep) -> list[TokenRead]:
+async def list_user_tokens(
+    username: Username, _: AdminUser, session: SessionDep
+) -> list[TokenRead]:
     """A user's tokens, without their secrets (admin only)."""
     owner = await accounts.get_user(session, username)
     return [TokenRead.model_validate(t) for t in await accounts.list_tokens(session, owner)]
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
-async def revoke_token(token_id: int, user: CurrentUser, session: SessionDep) -> TokenRead:
+async def revoke_token(token_id: TokenId, user: CurrentUser, session: SessionDep) -> TokenRead:
     """Revokes a token: admins any, everyone else only their own."""
     return TokenRead.model_validate(
         await accounts.revoke_token(session, token_id=token_id, actor=user)
