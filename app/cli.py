@@ -15,12 +15,12 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import ConfigurationError, Settings, get_settings
-from app.core.enums import Role, TokenKind
 from app.core.errors import WatchkeeperError
 from app.db import migrate
 from app.db.models import User
 from app.db.store import Store
 from app.services import accounts
+from app.vocabulary.accounts import Role, TokenKind
 
 T = TypeVar("T")
 

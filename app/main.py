@@ -21,17 +21,17 @@ from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings
 from app.core.errors import StoreUnavailable, WatchkeeperError
 from app.core.logging import AccessLogMiddleware, setup_logging
-from app.core.request_metrics import RequestMetricsMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.core.text_guard import TextGuardMiddleware
 from app.db import migrate
 from app.db.base import utcnow
 from app.db.store import STORE_OUTAGES, Store, is_outage
 from app.services.bootstrap import Bootstrap, ensure_admin
+from app.services.health.loop import run_loop
 from app.services.login_throttle import LoginThrottle
-from app.services.maintenance.monitor_loop import run_loop
-from app.services.maintenance.monitoring import build_monitoring
-from app.services.maintenance.performance.flusher import RequestTracking
+from app.services.monitoring import build_monitoring
+from app.services.performance.flusher import RequestTracking
+from app.services.performance.middleware import RequestMetricsMiddleware
 
 logger = logging.getLogger("watchkeeper")
 

@@ -46,8 +46,8 @@ from app.core.config import Settings  # noqa: E402
 from app.db.models import RequestHour, RequestMinute  # noqa: E402
 from app.db.store import Store  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.services.maintenance.performance.recorder import StatusClass  # noqa: E402
-from app.services.maintenance.performance.sketch import encode_groups  # noqa: E402
+from app.vocabulary.performance import StatusClass  # noqa: E402
+from app.vocabulary.sketch import encode_groups  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "analysis.json"
 ROUTES = 50

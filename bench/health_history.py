@@ -59,18 +59,10 @@ from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResu
 from app.db.store import Store
 from app.main import create_app, prepare_store
 from app.schemas.health import Sweep, SystemSummary
-from app.schemas.targets import (
-    ComponentKind,
-    ComponentStatus,
-    DatabaseTarget,
-    HttpTarget,
-    RedisTarget,
-    TargetConfig,
-    worst_status,
-)
-from app.services.maintenance.checks import CheckResult
-from app.services.maintenance.health_history import HealthLedger, Observation, observations
-from app.services.maintenance.performance.sketch import QuantileSketch
+from app.schemas.targets import DatabaseTarget, HttpTarget, RedisTarget, TargetConfig
+from app.services.health.history import HealthLedger, Observation, observations
+from app.vocabulary.health import CheckResult, ComponentKind, ComponentStatus, worst_status
+from app.vocabulary.sketch import QuantileSketch
 
 ADMIN_TOKEN = "wk_bench-admin-token-0123456789abcdefghijklmnopqrstuvwxyz"
 RESULTS = Path(__file__).resolve().parent / "results"

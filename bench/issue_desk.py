@@ -30,10 +30,11 @@ from scratch import median_and_p95, scratch_postgres
 from sqlalchemy import insert, text
 
 from app.core.config import Settings
-from app.core.enums import IssueStatus, IssueType, Priority, Resolution, Role
 from app.db.models import Issue, IssueComment, IssueEvent, IssueLabel, User
 from app.db.store import Store
 from app.main import create_app, prepare_store
+from app.vocabulary.accounts import Role
+from app.vocabulary.issues import IssueStatus, IssueType, Priority, Resolution
 
 ADMIN_TOKEN = "wk_bench-admin-token-0123456789abcdefghijklmnopqrstuvwxyz"
 RESULTS = Path(__file__).parent / "results"

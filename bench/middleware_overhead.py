@@ -49,9 +49,9 @@ from prometheus_fastapi_instrumentator import Instrumentator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.request_metrics import RequestMetricsMiddleware  # noqa: E402
-from app.services.maintenance.performance.recorder import RequestRecorder  # noqa: E402
-from app.services.maintenance.performance.sketch import QuantileSketch  # noqa: E402
+from app.services.performance.middleware import RequestMetricsMiddleware  # noqa: E402
+from app.services.performance.recorder import RequestRecorder  # noqa: E402
+from app.vocabulary.sketch import QuantileSketch  # noqa: E402
 
 VARIANTS = ("none", "ours", "instrumentator")
 ROUTE_COUNTS = (30, 200)

@@ -24,9 +24,9 @@ from app.core.config import ConfigurationError, get_settings
 from app.db import migrate
 from app.db.store import Store
 from app.schemas.health import CollectedSweep
-from app.schemas.targets import ComponentStatus
-from app.services.maintenance.monitor_loop import run_loop
-from app.services.maintenance.monitoring import Monitoring, build_monitoring
+from app.services.health.loop import run_loop
+from app.services.monitoring import Monitoring, build_monitoring
+from app.vocabulary.health import ComponentStatus
 
 EXIT_CODES = {
     ComponentStatus.HEALTHY: 0,

@@ -27,12 +27,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
-from app.core.enums import Role
 from app.db import migrate
 from app.db import models as _all_tables  # noqa: F401  (registers every table)
 from app.db.base import Base
 from app.db.store import Store
 from app.main import create_app
+from app.vocabulary.accounts import Role
 
 if TYPE_CHECKING:
     from tests.api.maintenance.receivers import LocalPeer

@@ -11,12 +11,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
 from app.core.config import Settings
-from app.core.enums import Role
 from app.core.logging import JsonFormatter, TextFormatter
 from app.db import migrate
 from app.db.base import Base
 from app.db.store import Store
 from app.main import create_app
+from app.vocabulary.accounts import Role
 from tests.conftest import MakeAccount, bearer
 
 PASSWORD = "hunter2-but-longer"

@@ -14,21 +14,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.enums import Role
 from app.core.errors import NotAuthenticated, PermissionDenied
 from app.db.base import utcnow
 from app.db.models import Issue, User
 from app.db.store import Store
 from app.schemas.base import RowId
 from app.services import accounts
-from app.services.maintenance.alerts.desk import AlertDesk
-from app.services.maintenance.alerts.engine import channels_of
-from app.services.maintenance.alerts.windows import config_windows
-from app.services.maintenance.issue_tracker import IssueTracker
-from app.services.maintenance.performance.detectors import Thresholds
-from app.services.maintenance.performance_analyzer import PerformanceAnalyzer
-from app.services.maintenance.sla import ResolutionTargets
-from app.services.maintenance.system_monitor import SystemMonitor
+from app.services.alerts.desk import AlertDesk
+from app.services.alerts.engine import channels_of
+from app.services.health.system_monitor import SystemMonitor
+from app.services.health.windows import config_windows
+from app.services.issues.issue_tracker import IssueTracker
+from app.services.issues.sla import ResolutionTargets
+from app.services.performance.detectors import Thresholds
+from app.services.performance.performance_analyzer import PerformanceAnalyzer
+from app.vocabulary.accounts import Role
 
 
 def get_settings(request: Request) -> Settings:

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.deps import SessionDep, SettingsDep, get_staff_user, user_from_request
-from app.services.maintenance.performance.exposition import exposition
-from app.services.maintenance.performance.flusher import RequestTracking
+from app.services.performance.exposition import exposition
+from app.services.performance.flusher import RequestTracking
 
 router = APIRouter(tags=["probes"])
 

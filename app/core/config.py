@@ -21,9 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from app.core.enums import Priority
 from app.schemas.alerts import AlertRules, MaintenanceWindowCreate
 from app.schemas.targets import TargetList, mask_url
+from app.vocabulary.issues import Priority
 
 DEFAULT_CONFIG_FILE = Path("watchkeeper.toml")
 

@@ -3,39 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.base import Instant, Offset, RequestSchema, ResponseSchema
-
-
-class AlertRule(StrEnum):
-    COMPONENT_DOWN = "component_down"
-    FLAPPING = "flapping"
-    SLOW_DEPENDENCY = "slow_dependency"
-    RESOURCE = "resource"
-    OWN_NETWORK = "own_network"
-    ENDPOINT_LATENCY = "endpoint_latency"
-    ERROR_RATE = "error_rate"
-    ERROR_BUDGET_BURN = "error_budget_burn"
-
-
-class AlertState(StrEnum):
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-class AlertSeverity(StrEnum):
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-class DeliveryState(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
+from app.vocabulary.alerts import AlertRule, AlertSeverity, AlertState, DeliveryState
 
 
 class _Config(BaseModel):

@@ -7,8 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from app.schemas.base import ResponseSchema
-from app.schemas.targets import ComponentKind, ComponentStatus
-from app.services.maintenance.checks.base import CheckResult
+from app.vocabulary.health import CheckResult, ComponentKind, ComponentStatus
 
 
 class SystemSummary(ResponseSchema):

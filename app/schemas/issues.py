@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from app.core.enums import IssueStatus, IssueType, Priority, Resolution
 from app.schemas.base import Instant, Offset, RequestSchema, ResponseSchema, RowId
 from app.schemas.users import UserRef
+from app.vocabulary.issues import IssueStatus, IssueType, Priority, Resolution
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]

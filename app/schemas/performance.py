@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
-from app.core.enums import Ranked
 from app.schemas.base import ResponseSchema
+from app.vocabulary.ranked import Ranked
 
 
 class BottleneckKind(StrEnum):

@@ -31,39 +31,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-
-class ComponentKind(StrEnum):
-    SYSTEM = "system"
-    DATABASE = "database"
-    MONGODB = "mongodb"
-    REDIS = "redis"
-    HTTP = "http"
-
-
-class ComponentStatus(StrEnum):
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    UNHEALTHY = "unhealthy"
-    UNKNOWN = "unknown"
-
-    @property
-    def severity(self) -> int:
-        """Rank for "worst of": a component we cannot vouch for is worse than a healthy one."""
-        return _SEVERITY[self]
-
-
-_SEVERITY = {
-    ComponentStatus.HEALTHY: 0,
-    ComponentStatus.UNKNOWN: 1,
-    ComponentStatus.DEGRADED: 2,
-    ComponentStatus.UNHEALTHY: 3,
-}
-
-
-def worst_status(statuses: Iterable[ComponentStatus]) -> ComponentStatus:
-    """The most severe of ``statuses``; ``unknown`` when there is nothing to judge."""
-    return max(statuses, key=lambda status: status.severity, default=ComponentStatus.UNKNOWN)
-
+from app.vocabulary.health import ComponentKind
 
 # Query parameters whose values are secrets (``?password=``, ``?api_key=``, ``?token=``...).
 _SECRET_QUERY_KEY = re.compile(

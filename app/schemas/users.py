@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.core.enums import Role, TokenKind
 from app.schemas.base import RequestSchema, ResponseSchema
+from app.vocabulary.accounts import Role, TokenKind
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"
 

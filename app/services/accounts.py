@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
-from app.core.enums import Role, TokenKind
 from app.core.errors import Conflict, NotAuthenticated, NotFound
 from app.db.base import utcnow
 from app.db.models import ApiToken, User
+from app.vocabulary.accounts import Role, TokenKind
 
 # Writing last_used_at on every request would turn each read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=5)

@@ -13,11 +13,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
-from app.core.enums import Role, TokenKind
 from app.core.errors import Conflict
 from app.db.base import utcnow
 from app.db.models import ApiToken, User
 from app.services import accounts
+from app.vocabulary.accounts import Role, TokenKind
 
 logger = logging.getLogger("watchkeeper")
 # The name tells the configured admin token apart from the admin's hand-made tokens.

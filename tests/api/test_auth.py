@@ -8,9 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from app.core.enums import Role
 from app.db.base import utcnow
 from app.db.models import ApiToken
+from app.vocabulary.accounts import Role
 from tests.conftest import MakeAccount, bearer
 
 ME = "/api/v1/users/me"

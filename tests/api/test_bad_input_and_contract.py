@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core.enums import Role
+from app.vocabulary.accounts import Role
 from tests.conftest import Account, MakeAccount
 
 API = "/api/v1"

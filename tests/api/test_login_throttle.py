@@ -16,9 +16,9 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from app.core.enums import Role
 from app.core.errors import NotAuthenticated, TooManyRequests
 from app.services.login_throttle import Limit, LoginThrottle
+from app.vocabulary.accounts import Role
 from tests.conftest import MakeAccount
 
 LOGIN = "/api/v1/auth/token"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from app.cli import main
 from app.core.config import Settings, get_settings
-from app.core.enums import Role
+from app.vocabulary.accounts import Role
 from tests.conftest import MakeAccount, bearer
 
 ME = "/api/v1/users/me"

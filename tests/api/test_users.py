@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.core.enums import Role
+from app.vocabulary.accounts import Role
 from tests.conftest import MakeAccount
 
 

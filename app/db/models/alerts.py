@@ -14,7 +14,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, enum_column, utcnow
-from app.schemas.alerts import AlertRule, AlertSeverity, AlertState, DeliveryState
+from app.vocabulary.alerts import AlertRule, AlertSeverity, AlertState, DeliveryState
 
 
 class Alert(Base):

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, enum_column, utcnow
-from app.schemas.targets import ComponentKind, ComponentStatus
+from app.vocabulary.health import ComponentKind, ComponentStatus
 
 # The pseudo-component whose history is the worst-of status of every sweep.
 OVERALL = "*"

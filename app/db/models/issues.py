@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.enums import IssueStatus, IssueType, Priority, Resolution
 from app.db.base import Base, enum_column, utcnow
 from app.db.models.users import User
+from app.vocabulary.issues import IssueStatus, IssueType, Priority, Resolution
 
 
 class Issue(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, enum_column
-from app.services.maintenance.performance.recorder import StatusClass
+from app.vocabulary.performance import StatusClass
 
 
 class RequestTally:

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.enums import Role, TokenKind
 from app.db.base import Base, enum_column, utcnow
+from app.vocabulary.accounts import Role, TokenKind
 
 
 class User(Base):

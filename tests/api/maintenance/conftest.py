@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core.enums import Role
+from app.vocabulary.accounts import Role
 from tests.conftest import Account, MakeAccount
 
 ISSUES = "/api/v1/maintenance/issues"

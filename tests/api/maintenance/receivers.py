@@ -14,9 +14,10 @@ import httpx
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
-from app.schemas.targets import ComponentKind, SystemTarget
-from app.services.maintenance.alerts.dispatcher import Dispatcher
-from app.services.maintenance.alerts.engine import channels_of
+from app.schemas.targets import SystemTarget
+from app.services.alerts.dispatcher import Dispatcher
+from app.services.alerts.engine import channels_of
+from app.vocabulary.health import ComponentKind
 from tests.conftest import ADMIN_TOKEN, bearer
 
 MAINTENANCE = "/api/v1/maintenance"

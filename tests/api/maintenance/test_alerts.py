@@ -18,9 +18,10 @@ from app.core.config import Settings
 from app.db.base import utcnow
 from app.main import create_app
 from app.schemas.alerts import AlertRules
-from app.schemas.targets import ComponentKind, HttpTarget
-from app.services.maintenance.alerts.dispatcher import Dispatcher
-from app.services.maintenance.alerts.engine import channels_of
+from app.schemas.targets import HttpTarget
+from app.services.alerts.dispatcher import Dispatcher
+from app.services.alerts.engine import channels_of
+from app.vocabulary.health import ComponentKind
 from tests.api.maintenance.receivers import (
     HEADERS,
     MAINTENANCE,

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.core.enums import Role
 from app.schemas.targets import HttpTarget, RedisTarget
+from app.vocabulary.accounts import Role
 from tests.conftest import ADMIN_TOKEN, Account, MakeAccount, service_url
 
 HEALTH = "/api/v1/maintenance/health"

@@ -7,12 +7,12 @@ import asyncio
 import httpx
 import pytest
 
-from app.core.enums import Role
 from app.core.errors import Conflict
 from app.db.models import User
 from app.schemas.issues import StatusChange
-from app.services.maintenance.issue_tracker import IssueTracker
-from app.services.maintenance.sla import ResolutionTargets
+from app.services.issues.issue_tracker import IssueTracker
+from app.services.issues.sla import ResolutionTargets
+from app.vocabulary.accounts import Role
 from tests.api.maintenance.conftest import ISSUES, file_issue, move
 from tests.conftest import Account, MakeAccount
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from app.core.enums import Priority
+from app.vocabulary.issues import Priority
 from tests.api.maintenance.conftest import ISSUES, Clock, file_issue, walk_to
 from tests.conftest import Account
 

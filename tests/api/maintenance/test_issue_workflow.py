@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.core.enums import IssueStatus
-from app.services.maintenance.workflow import NEXT_STATUSES
+from app.services.issues.workflow import NEXT_STATUSES
+from app.vocabulary.issues import IssueStatus
 from tests.api.maintenance.conftest import ISSUES, Clock, file_issue, move, walk_to
 from tests.conftest import Account
 

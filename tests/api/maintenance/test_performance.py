@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.core.config import Settings
-from app.core.enums import Role
 from app.db.models import ComponentState, RequestMinute
 from app.db.store import Store
 from app.main import create_app
-from app.schemas.targets import ComponentKind, ComponentStatus
-from app.services.maintenance.performance.flusher import RequestTracking
-from app.services.maintenance.performance.sketch import RELATIVE_ACCURACY
+from app.services.performance.flusher import RequestTracking
+from app.vocabulary.accounts import Role
+from app.vocabulary.health import ComponentKind, ComponentStatus
+from app.vocabulary.sketch import RELATIVE_ACCURACY
 from tests.conftest import MakeAccount
 
 PERFORMANCE = "/api/v1/maintenance/performance"

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from app.core.config import Settings
 from app.main import create_app
 from app.schemas.alerts import AlertRules
-from app.schemas.targets import ComponentKind, HttpTarget, TargetConfig
+from app.schemas.targets import HttpTarget, TargetConfig
+from app.vocabulary.health import ComponentKind
 from tests.api.maintenance.receivers import Desk, quiet_system
 
 ISSUES = "/api/v1/maintenance/issues"

@@ -16,11 +16,12 @@ import pytest
 from fastapi import FastAPI
 
 from app.db.models import HealthHour, HealthSweep
-from app.schemas.targets import ComponentKind, ComponentStatus
-from app.services.maintenance.performance import storage
-from app.services.maintenance.performance.flusher import MetricsFlusher
-from app.services.maintenance.performance.recorder import MinuteBucket, StatusClass
-from app.services.maintenance.performance.sketch import QuantileSketch
+from app.services.performance import storage
+from app.services.performance.flusher import MetricsFlusher
+from app.services.performance.recorder import MinuteBucket
+from app.vocabulary.health import ComponentKind, ComponentStatus
+from app.vocabulary.performance import StatusClass
+from app.vocabulary.sketch import QuantileSketch
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 PERFORMANCE = "/api/v1/maintenance/performance"

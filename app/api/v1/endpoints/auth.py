@@ -14,10 +14,10 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.v1.prefix import API_V1
-from app.core.enums import TokenKind
 from app.schemas.users import AccessToken
 from app.services import accounts
 from app.services.login_throttle import LoginThrottle
+from app.vocabulary.accounts import TokenKind
 
 router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"])
 

@@ -40,7 +40,7 @@ from app.schemas.performance import (
     SloReport,
     TrendPeriod,
 )
-from app.services.maintenance.health_format import HEALTH_JSON, health_json
+from app.services.health.health_json import HEALTH_JSON, health_json
 
 router = APIRouter(prefix=f"{API_V1}/maintenance", tags=["maintenance"])
 

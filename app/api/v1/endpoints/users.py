@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, status
 
 from app.api.deps import AdminUser, CurrentUser, SessionDep
 from app.api.v1.prefix import API_V1
-from app.core.enums import TokenKind
 from app.schemas.base import RowId
 from app.schemas.users import TokenCreate, TokenIssued, TokenRead, UserCreate, UserRead, UserUpdate
 from app.services import accounts
+from app.vocabulary.accounts import TokenKind
 
 router = APIRouter(prefix=API_V1, tags=["users"])
 # No username is longer; refusing longer paths keeps them out of queries and logs.

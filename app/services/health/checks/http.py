@@ -1,0 +1,187 @@
+"""The HTTP API check: status code, an optional condition on the body, and TLS expiry.
+
+The request goes through a client shared by the sweep (see ``make_client``); keep-alive is
+off so every check pays for its own connection and TLS handshake, as a new visitor would,
+and so the certificate is read fresh each time. Only the first ``BODY_LIMIT`` bytes are
+read: a server that streams without end cannot hold a check past its timeout or fill memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.schemas.targets import BodyCondition, HttpTarget
+from app.services.health.checks.base import Finding, elapsed_ms, one_line
+from app.vocabulary.health import ComponentStatus
+
+FAILURES: tuple[type[BaseException], ...] = (httpx.HTTPError, OSError)
+
+BODY_LIMIT = 1024 * 1024
+_USER_AGENT = "watchkeeper-health-check"
+_PATH_STEP = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+_MISSING = object()
+
+
+def make_client(
+    *, verify_tls: bool, ca_file: Path | None, max_connections: int
+) -> httpx.AsyncClient:
+    """A client for many concurrent checks; timeouts are given per request."""
+    verify: ssl.SSLContext | bool = verify_tls
+    if verify_tls and ca_file is not None:
+        verify = ssl.create_default_context()
+        verify.load_verify_locations(cafile=ca_file)
+    return httpx.AsyncClient(
+        verify=verify,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        headers={"User-Agent": _USER_AGENT},
+    )
+
+
+def json_path_steps(path: str) -> list[str | int]:
+    """``$.checks[0].status`` as ``["checks", 0, "status"]``."""
+    steps: list[str | int] = []
+    for index, key in _PATH_STEP.findall(path.removeprefix("$")):
+        steps.append(int(index) if index else key)
+    return steps
+
+
+def lookup(document: Any, path: str) -> Any:
+    """The value at ``path`` in a decoded JSON document, or ``_MISSING``."""
+    value = document
+    for step in json_path_steps(path):
+        in_list = isinstance(step, int) and isinstance(value, list) and step < len(value)
+        in_object = isinstance(step, str) and isinstance(value, dict) and step in value
+        if not (in_list or in_object):
+            return _MISSING
+        value = value[step]
+    return value
+
+
+def _same_json(left: Any, right: Any) -> bool:
+    # In Python True == 1; in JSON they are different values.
+    return bool(left == right) and isinstance(left, bool) == isinstance(right, bool)
+
+
+def body_problem(condition: BodyCondition, body: str) -> str | None:
+    """Why ``body`` fails ``condition``, or None when it holds."""
+    if condition.text_contains is not None:
+        return (
+            None
+            if condition.text_contains in body
+            else (f"body does not contain {condition.text_contains!r}")
+        )
+    path = condition.json_path or "$"
+    try:
+        value = lookup(json.loads(body), path)
+    except ValueError:
+        return "body is not JSON"
+    if value is _MISSING:
+        return f"{path} not found in body"
+    if "equals" in condition.model_fields_set and not _same_json(value, condition.equals):
+        return f"{path} is {json.dumps(value)}, expected {json.dumps(condition.equals)}"
+    if condition.contains is not None:
+        haystack = value if isinstance(value, str) else json.dumps(value)
+        if condition.contains not in haystack:
+            return f"{path} does not contain {condition.contains!r}"
+    return None
+
+
+def _tls_figures(response: httpx.Response) -> dict[str, Any] | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    certificate = ssl_object.getpeercert()
+    if not certificate:
+        # Python decodes a peer certificate only after verifying it.
+        return {"verified": False}
+    expires = ssl.cert_time_to_seconds(certificate["notAfter"])
+    return {
+        "verified": True,
+        "days_left": round((expires - time.time()) / 86400, 1),
+        "not_after": certificate["notAfter"],
+        "version": ssl_object.version(),
+    }
+
+
+def _certificate_rejection(exc: httpx.ConnectError) -> str | None:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= BODY_LIMIT:
+            break
+    return bytes(body[:BODY_LIMIT])
+
+
+def judge_response(
+    target: HttpTarget, status_code: int, body: str, tls: dict[str, Any] | None, latency_ms: float
+) -> Finding:
+    """Rate an answer: unexpected status or body is unhealthy, an expiring certificate degraded."""
+    details: dict[str, Any] = {"method": target.method, "status_code": status_code}
+    if tls is not None:
+        details["tls"] = tls
+    line = f"{target.method} {status_code} in {latency_ms:.0f} ms"
+    if not target.expects(status_code):
+        expected = ", ".join(str(spec) for spec in target.expected_status)
+        return Finding(
+            ComponentStatus.UNHEALTHY, latency_ms, f"{line}; expected {expected}", details
+        )
+    problem = body_problem(target.body, body) if target.body is not None else None
+    if problem is not None:
+        return Finding(
+            ComponentStatus.UNHEALTHY, latency_ms, one_line(f"{line}; {problem}"), details
+        )
+    days_left = tls.get("days_left") if tls else None
+    if days_left is not None and days_left < target.cert_warn_days:
+        return Finding(
+            ComponentStatus.DEGRADED,
+            latency_ms,
+            f"{line}; TLS certificate expires in {days_left:.0f} days",
+            details,
+        )
+    return Finding(ComponentStatus.HEALTHY, latency_ms, line, details)
+
+
+async def probe(target: HttpTarget, client: httpx.AsyncClient) -> Finding:
+    """Send the target's request through ``client`` and rate the answer."""
+    started = time.perf_counter()
+    try:
+        async with client.stream(
+            target.method,
+            target.url,
+            headers=target.headers,
+            follow_redirects=target.follow_redirects,
+            timeout=target.timeout_s + 1.0,  # backstop; the runner's timeout ends the check
+        ) as response:
+            body = await _read_capped(response)
+            tls = _tls_figures(response)
+    except httpx.ConnectError as exc:
+        reason = _certificate_rejection(exc)
+        if reason is None:
+            raise
+        return Finding(
+            ComponentStatus.UNHEALTHY,
+            None,
+            f"TLS certificate rejected: {reason} "
+            "(trust its CA with ca_file, or set verify_tls = false)",
+            {"method": target.method, "tls": {"verified": False, "error": reason}},
+        )
+    latency_ms = elapsed_ms(started)
+    text = body.decode(response.encoding or "utf-8", errors="replace")
+    return judge_response(target, response.status_code, text, tls, latency_ms)

@@ -1,0 +1,75 @@
+"""The live health in the IETF health-check response format (application/health+json),
+so probes and tools that already read that draft can read Watchkeeper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.schemas.health import Sweep
+from app.vocabulary.health import ComponentKind, ComponentStatus
+
+HEALTH_JSON = "application/health+json"
+
+_STATUS = {
+    ComponentStatus.HEALTHY: "pass",
+    ComponentStatus.DEGRADED: "warn",
+    ComponentStatus.UNKNOWN: "warn",
+    ComponentStatus.UNHEALTHY: "fail",
+}
+_COMPONENT_TYPE = {
+    ComponentKind.SYSTEM: "system",
+    ComponentKind.DATABASE: "datastore",
+    ComponentKind.MONGODB: "datastore",
+    ComponentKind.REDIS: "datastore",
+    ComponentKind.HTTP: "component",
+}
+_SYSTEM_MEASUREMENTS = (
+    ("cpu:utilization", "cpu_percent", "percent"),
+    ("memory:utilization", "memory_percent", "percent"),
+    ("disk:utilization", "disk_percent", "percent"),
+    ("uptime", "uptime_s", "s"),
+)
+
+
+def health_json(sweep: Sweep, *, version: str) -> dict[str, Any]:
+    """The sweep as ``{"status": pass|warn|fail, "checks": {"component:measurement": [...]}}``."""
+    checks: dict[str, list[dict[str, Any]]] = {}
+    time = sweep.checked_at.isoformat()
+    for result in sweep.components:
+        entry: dict[str, Any] = {
+            "componentId": result.name,
+            "componentType": _COMPONENT_TYPE[result.kind],
+            "observedValue": result.latency_ms,
+            "observedUnit": "ms",
+            "status": _STATUS[result.status],
+            "time": result.checked_at.isoformat(),
+        }
+        if result.status is not ComponentStatus.HEALTHY:
+            entry["output"] = result.message
+        checks[f"{result.name}:responseTime"] = [entry]
+    if sweep.system is not None:
+        system = sweep.system.model_dump()
+        for key, field, unit in _SYSTEM_MEASUREMENTS:
+            checks[f"system:{key}"] = [
+                {
+                    "componentType": "system",
+                    "observedValue": system[field],
+                    "observedUnit": unit,
+                    "status": _STATUS[_system_status(sweep)],
+                    "time": time,
+                }
+            ]
+    return {
+        "status": _STATUS[sweep.status],
+        "version": version,
+        "serviceId": "watchkeeper",
+        "description": "Health of the service and its dependencies",
+        "checks": checks,
+    }
+
+
+def _system_status(sweep: Sweep) -> ComponentStatus:
+    return next(
+        (r.status for r in sweep.components if r.kind is ComponentKind.SYSTEM),
+        ComponentStatus.UNKNOWN,
+    )

@@ -1,0 +1,206 @@
+"""Reading stored request metrics: tallies per endpoint for any time range, and their figures.
+
+A range ``[since, until)`` is answered from the hour rows of the whole hours it covers
+(plus minute rows of those hours not rolled up yet, e.g. late flushes) and from every
+minute row of the partial hours at its edges. That is exact for any range whose edges are
+within the minute retention, and each request is read once: a rolled-up minute is only read
+where its hour row is not.
+
+:func:`window_figures` is the small public entry point for the alert rules: requests, p95
+and 5xx share per endpoint and overall for a range.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Final
+
+from sqlalchemy import Executable, and_, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.hours import hour_ceil, hour_floor
+from app.db.models import RequestHour, RequestMinute
+from app.vocabulary.performance import StatusClass
+from app.vocabulary.sketch import QuantileSketch
+
+# The spec's success criterion: 95% of requests within two seconds.
+SLO_TARGET_MS: Final = 2000.0
+SLO_SHARE: Final = 0.95
+
+# (method, route): how an endpoint is named in every answer.
+Endpoint = tuple[str, str]
+
+
+@dataclass
+class Tally:
+    """Requests of one endpoint (or of all) over some stretch, with their merged sketch."""
+
+    requests: int = 0
+    sum_ms: float = 0.0
+    max_ms: float = 0.0
+    client_errors: int = 0
+    server_errors: int = 0
+    blobs: list[bytes] = field(default_factory=list)
+    merged: list[QuantileSketch] = field(default_factory=list)
+
+    def add_row(
+        self, klass: StatusClass, count: int, sum_ms: float, max_ms: float, sketch: bytes
+    ) -> None:
+        """Counts one stored row."""
+        self.requests += count
+        self.sum_ms += sum_ms
+        self.max_ms = max(self.max_ms, max_ms)
+        if klass is StatusClass.CLIENT_ERROR:
+            self.client_errors += count
+        elif klass is StatusClass.SERVER_ERROR:
+            self.server_errors += count
+        self.blobs.append(sketch)
+
+    def absorb(self, other: Tally) -> None:
+        """Adds another tally's requests (its sketch is merged, not re-decoded)."""
+        self.requests += other.requests
+        self.sum_ms += other.sum_ms
+        self.max_ms = max(self.max_ms, other.max_ms)
+        self.client_errors += other.client_errors
+        self.server_errors += other.server_errors
+        self.merged.append(other.sketch)
+
+    @cached_property
+    def sketch(self) -> QuantileSketch:
+        """Every duration counted, as one sketch (decoded once, on first use)."""
+        sketch = QuantileSketch.from_many_bytes(self.blobs)
+        for other in self.merged:
+            sketch.merge(other)
+        return sketch
+
+    def quantile(self, q: float) -> float | None:
+        """The duration at quantile ``q`` in ms, or None without requests."""
+        value = self.sketch.quantile(q) if self.requests else None
+        return None if value is None else round(value, 3)
+
+    @property
+    def avg_ms(self) -> float | None:
+        return round(self.sum_ms / self.requests, 3) if self.requests else None
+
+    @property
+    def error_rate(self) -> float | None:
+        """The 5xx share."""
+        return self.server_errors / self.requests if self.requests else None
+
+    @property
+    def client_error_rate(self) -> float | None:
+        """The 4xx share."""
+        return self.client_errors / self.requests if self.requests else None
+
+    @property
+    def within_slo(self) -> float | None:
+        """The share of requests answered within :data:`SLO_TARGET_MS`."""
+        return self.sketch.fraction_at_most(SLO_TARGET_MS) if self.requests else None
+
+
+def merged(tallies: Iterable[Tally]) -> Tally:
+    """One tally of all of them."""
+    total = Tally()
+    for tally in tallies:
+        if tally.requests:
+            total.absorb(tally)
+    return total
+
+
+async def read_tallies(
+    session: AsyncSession, since: datetime, until: datetime
+) -> dict[Endpoint, Tally]:
+    """Tallies per endpoint of ``[since, until)``."""
+    tallies: dict[Endpoint, Tally] = defaultdict(Tally)
+    # Core rows, no timestamps: ORM loading and datetime conversion were most of the time.
+    connection = await session.connection()
+    for statement in _statements(since, until):
+        for route, method, klass, count, sum_ms, max_ms, sketch in await connection.execute(
+            statement
+        ):
+            tallies[method, route].add_row(klass, count, sum_ms, max_ms, sketch)
+    return dict(tallies)
+
+
+async def read_segments(
+    session: AsyncSession, bounds: Sequence[datetime]
+) -> list[dict[Endpoint, Tally]]:
+    """Tallies per endpoint of each ``[bounds[i], bounds[i + 1])``."""
+    return [
+        await read_tallies(session, since, until) for since, until in itertools.pairwise(bounds)
+    ]
+
+
+def _statements(since: datetime, until: datetime) -> list[Executable]:
+    first_whole, last_whole = hour_ceil(since), hour_floor(until)
+    minute = RequestMinute.minute
+    in_range = [minute >= since, minute < until]
+    statements: list[Executable] = []
+    if first_whole < last_whole:
+        statements.append(
+            select(
+                RequestHour.route,
+                RequestHour.method,
+                RequestHour.status_class,
+                RequestHour.count,
+                RequestHour.sum_ms,
+                RequestHour.max_ms,
+                RequestHour.sketch,
+            ).where(RequestHour.hour >= first_whole, RequestHour.hour < last_whole)
+        )
+        # Inside whole hours only what the hour rows lack; at the edges every minute.
+        in_range.append(
+            or_(RequestMinute.rolled_up == false(), minute < first_whole, minute >= last_whole)
+        )
+    statements.append(
+        select(
+            RequestMinute.route,
+            RequestMinute.method,
+            RequestMinute.status_class,
+            RequestMinute.count,
+            RequestMinute.sum_ms,
+            RequestMinute.max_ms,
+            RequestMinute.sketch,
+        ).where(and_(*in_range))
+    )
+    return statements
+
+
+@dataclass(frozen=True)
+class RouteFigures:
+    """Requests, p95 and 5xx share of one endpoint (or of all) over a range."""
+
+    requests: int
+    p95_ms: float | None
+    error_rate: float | None
+    within_slo: float | None  # the share answered within SLO_TARGET_MS
+
+    @classmethod
+    def of(cls, tally: Tally) -> RouteFigures:
+        return cls(tally.requests, tally.quantile(0.95), tally.error_rate, tally.within_slo)
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """Figures of ``[since, until)``: overall and per ``(method, route)``."""
+
+    since: datetime
+    until: datetime
+    overall: RouteFigures
+    endpoints: dict[Endpoint, RouteFigures]
+
+
+async def window_figures(session: AsyncSession, since: datetime, until: datetime) -> WindowFigures:
+    """Requests, p95 (ms) and 5xx share per endpoint and overall, for ``[since, until)``."""
+    tallies = await read_tallies(session, since, until)
+    return WindowFigures(
+        since=since,
+        until=until,
+        overall=RouteFigures.of(merged(tallies.values())),
+        endpoints={endpoint: RouteFigures.of(tally) for endpoint, tally in tallies.items()},
+    )

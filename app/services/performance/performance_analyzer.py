@@ -1,0 +1,397 @@
+"""PerformanceAnalyzer: what the recorded requests say — analysis, bottlenecks,
+recommendations, trends and the spec's four success criteria.
+
+Every answer is computed from the stored per-minute and hourly rows (see
+``performance/figures.py``) and, for hosts and dependencies, from the health history.
+Windows are whole hours up to now, the current hour included as far as it has gone, like
+the health trend. The rules are pure functions in ``performance/detectors.py``,
+``performance/resources.py`` and ``performance/advice.py``; this class fetches, windows
+and assembles.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.hours import HOUR, hour_ceil, hour_floor
+from app.schemas.issues import StatisticsQuery
+from app.schemas.performance import (
+    Bottleneck,
+    BottleneckReport,
+    EndpointFigures,
+    EndpointTrend,
+    PerformanceAnalysis,
+    PerformanceTrends,
+    PeriodFigures,
+    RecommendationReport,
+    RequestFigures,
+    ResponseTimeSlo,
+    SloCriterion,
+    SloReport,
+    TrendPeriod,
+    Window,
+)
+from app.services.health.trends import HealthTrendQuery
+from app.services.issues.sla import ResolutionTargets
+from app.services.issues.statistics import IssueStatisticsQuery
+from app.services.performance import advice, detectors, resources
+from app.services.performance.detectors import Thresholds
+from app.services.performance.figures import (
+    SLO_SHARE,
+    SLO_TARGET_MS,
+    Endpoint,
+    Tally,
+    merged,
+    read_segments,
+    read_tallies,
+)
+
+PERIODS: Final = {
+    TrendPeriod.WEEK: (timedelta(days=7), 8),
+    TrendPeriod.QUARTER: (timedelta(days=91), 4),
+}
+IMPROVEMENT_TARGET: Final = 0.10
+UPTIME_TARGET: Final = 99.9
+RESOLUTION_TARGET_HOURS: Final = 48.0
+SLO_WINDOW: Final = timedelta(days=30)
+ISSUE_WINDOW: Final = timedelta(days=90)
+# Regressions compare the last day of the window (6 h for a one-day window) to the rest.
+RECENT: Final = timedelta(hours=24)
+RECENT_SHORT: Final = timedelta(hours=6)
+CHANGED: Final = (
+    "requests",
+    "requests_per_minute",
+    "avg_ms",
+    "median_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "error_rate",
+    "client_error_rate",
+    "share_of_time",
+)
+
+
+def _window(start: datetime, end: datetime) -> Window:
+    return Window(start=start, end=end, hours=round((end - start).total_seconds() / 3600, 3))
+
+
+def last_hours(now: datetime, hours: int) -> tuple[datetime, datetime]:
+    """The last ``hours`` whole hours up to ``now``, the current one as far as it has gone."""
+    return hour_floor(now) - (hours - 1) * HOUR, now
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    if now is None or not before:
+        return None
+    return round(now / before - 1, 4)
+
+
+def figures(
+    tally: Tally, *, minutes: float, total_ms: float, before: RequestFigures | None
+) -> RequestFigures:
+    """The analysis figures of one tally, with the change against ``before``."""
+    found: dict[str, float | None] = {
+        "requests": tally.requests,
+        "requests_per_minute": round(tally.requests / minutes, 4) if minutes else 0.0,
+        "avg_ms": tally.avg_ms,
+        "median_ms": tally.quantile(0.5),
+        "p95_ms": tally.quantile(0.95),
+        "p99_ms": tally.quantile(0.99),
+        "max_ms": round(tally.max_ms, 3) if tally.requests else None,
+        "error_rate": _ratio(tally.server_errors, tally.requests),
+        "client_error_rate": _ratio(tally.client_errors, tally.requests),
+        "share_of_time": _ratio(tally.sum_ms, total_ms),
+    }
+    change = {name: _change(found[name], getattr(before, name, None)) for name in CHANGED}
+    return RequestFigures.model_validate({**found, "change": change})
+
+
+class PerformanceAnalyzer:
+    """The performance answers of one session, as of the clock's ``now``."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        now: datetime,
+        thresholds: Thresholds,
+        pool_size: int,
+        resolution_targets: ResolutionTargets,
+    ) -> None:
+        self.session = session
+        self.now = now
+        self.thresholds = thresholds
+        self.pool_size = pool_size
+        self.resolution_targets = resolution_targets
+
+    async def analysis(self, hours: int) -> PerformanceAnalysis:
+        """Overall and per-endpoint figures of the last ``hours`` hours, with their change."""
+        start, end = last_hours(self.now, hours)
+        before_start = start - hours * HOUR
+        previous, current = await read_segments(self.session, (before_start, start, end))
+        minutes = (end - start).total_seconds() / 60
+        overall_now, overall_before = merged(current.values()), merged(previous.values())
+        before_overall = figures(
+            overall_before, minutes=hours * 60, total_ms=overall_before.sum_ms, before=None
+        )
+        endpoints = []
+        for endpoint, tally in current.items():
+            earlier = previous.get(endpoint)
+            before = (
+                figures(earlier, minutes=hours * 60, total_ms=overall_before.sum_ms, before=None)
+                if earlier
+                else None
+            )
+            now = figures(tally, minutes=minutes, total_ms=overall_now.sum_ms, before=before)
+            endpoints.append(
+                EndpointFigures(method=endpoint[0], route=endpoint[1], **now.model_dump())
+            )
+        endpoints.sort(key=lambda e: (-(e.share_of_time or 0.0), e.route, e.method))
+        return PerformanceAnalysis(
+            window=_window(start, end),
+            previous_window=_window(before_start, start),
+            overall=figures(
+                overall_now, minutes=minutes, total_ms=overall_now.sum_ms, before=before_overall
+            ),
+            endpoints=endpoints,
+            slo=self._response_time_slo(overall_now),
+            note=None
+            if overall_now.requests
+            else (
+                f"No requests were recorded in the last {hours} hours; figures are null "
+                "until requests are served and flushed."
+            ),
+        )
+
+    @staticmethod
+    def _response_time_slo(tally: Tally) -> ResponseTimeSlo:
+        share = tally.within_slo
+        return ResponseTimeSlo(
+            target_ms=SLO_TARGET_MS,
+            target_share=SLO_SHARE,
+            share_within_target=None if share is None else round(share, 6),
+            p95_ms=tally.quantile(0.95),
+            met=None if share is None else share >= SLO_SHARE,
+        )
+
+    async def bottlenecks(self, days: int) -> BottleneckReport:
+        """Every bottleneck of the last ``days`` days, worst first."""
+        start, end = last_hours(self.now, days * 24)
+        found = await self._bottlenecks(start, end, days)
+        return BottleneckReport(
+            window=_window(start, end),
+            bottlenecks=found,
+            note=None
+            if found
+            else (
+                f"No bottleneck in the last {days} days: every measured figure is within "
+                "its threshold, or there is too little data to judge."
+            ),
+        )
+
+    async def _bottlenecks(self, start: datetime, end: datetime, days: int) -> list[Bottleneck]:
+        recent_since = max(start, hour_floor(end) + HOUR - (RECENT if days > 1 else RECENT_SHORT))
+        baseline, recent = await read_segments(self.session, (start, recent_since, end))
+        whole = {
+            endpoint: merged(part[endpoint] for part in (baseline, recent) if endpoint in part)
+            for endpoint in baseline.keys() | recent.keys()
+        }
+        minutes = (end - start).total_seconds() / 60
+        samples = await resources.read_samples(self.session, start, end)
+        found = [
+            *detectors.endpoint_bottlenecks(whole, self.thresholds, minutes=minutes),
+            *detectors.regressions(baseline, recent, self.thresholds, recent_since=recent_since),
+            *resources.saturation(samples, self.thresholds),
+            *resources.exhaustion(samples, self.thresholds),
+            *await resources.slow_dependencies(self.session, start, end, self.thresholds),
+        ]
+        return sorted(found, key=lambda b: (-b.severity.rank, -b.value / b.threshold, b.target))
+
+    async def recommendations(self, days: int) -> RecommendationReport:
+        """A concrete action for each bottleneck of the last ``days`` days."""
+        start, end = last_hours(self.now, days * 24)
+        found = advice.recommend(
+            await self._bottlenecks(start, end, days), pool_size=self.pool_size
+        )
+        return RecommendationReport(
+            window=_window(start, end),
+            recommendations=found,
+            note=None
+            if found
+            else (f"Nothing to recommend: no bottleneck was measured in the last {days} days."),
+        )
+
+    async def trends(self, period: TrendPeriod) -> PerformanceTrends:
+        """Per-period figures, overall and per endpoint, with the improvement between them."""
+        length, count = PERIODS[period]
+        bounds, tallies = await self._periods(length, count)
+        overall = _trend([merged(t.values()) for t in tallies], bounds)
+        endpoints = sorted({e for t in tallies for e in t})
+        improvement = overall[-1].p95_improvement
+        return PerformanceTrends(
+            period=period,
+            overall=overall,
+            endpoints=[
+                EndpointTrend(
+                    method=method,
+                    route=route,
+                    periods=_trend([t.get((method, route), Tally()) for t in tallies], bounds),
+                )
+                for method, route in endpoints
+            ],
+            improvement=improvement,
+            improvement_target=IMPROVEMENT_TARGET,
+            target_met=(
+                improvement > IMPROVEMENT_TARGET
+                if period is TrendPeriod.QUARTER and improvement is not None
+                else None
+            ),
+            note=None
+            if improvement is not None
+            else ("The improvement needs requests in both of the last two periods."),
+        )
+
+    async def _periods(
+        self, length: timedelta, count: int
+    ) -> tuple[list[tuple[datetime, datetime]], list[dict[Endpoint, Tally]]]:
+        """``count`` periods of ``length`` ending now, oldest first, and their tallies."""
+        first = hour_ceil(self.now) - count * length
+        bounds = [
+            (first + i * length, min(first + (i + 1) * length, self.now)) for i in range(count)
+        ]
+        per_period = await read_segments(self.session, [start for start, _ in bounds] + [self.now])
+        return bounds, per_period
+
+    async def slo(self) -> SloReport:
+        """The spec's four success criteria, each measured over its own window."""
+        criteria = [
+            await self._uptime(),
+            await self._response_time(),
+            await self._resolution(),
+            await self._improvement(),
+        ]
+        verdicts = [c.met for c in criteria]
+        return SloReport(
+            checked_at=self.now,
+            met=None if None in verdicts else all(verdicts),
+            criteria=criteria,
+        )
+
+    async def _uptime(self) -> SloCriterion:
+        hours = int(SLO_WINDOW / HOUR)
+        trend = await HealthTrendQuery(
+            self.session, hours=hours, now=self.now, max_gap=self.thresholds.max_gap
+        ).compute()
+        uptime = trend.uptime_percent
+        return SloCriterion(
+            name="uptime",
+            description="System uptime > 99.9%",
+            target=UPTIME_TARGET,
+            unit="percent",
+            comparison=">",
+            measured=uptime,
+            window=_window(trend.window_start, trend.window_end),
+            met=None if uptime is None else uptime > UPTIME_TARGET,
+            detail=(
+                "time-weighted share of the monitored time the service was healthy or degraded"
+                if uptime is not None
+                else "no health history yet: run the monitor (in process or monitor_system.py)"
+            ),
+        )
+
+    async def _response_time(self) -> SloCriterion:
+        start, end = last_hours(self.now, int(SLO_WINDOW / HOUR))
+        tally = merged((await read_tallies(self.session, start, end)).values())
+        slo = self._response_time_slo(tally)
+        return SloCriterion(
+            name="response_time",
+            description="Response time < 2 s for 95% of requests",
+            target=SLO_TARGET_MS,
+            unit="ms (p95)",
+            comparison="<",
+            measured=slo.p95_ms,
+            window=_window(start, end),
+            met=slo.met,
+            detail=(
+                f"{slo.share_within_target:.2%} of {tally.requests} requests took at most 2 s"
+                if slo.share_within_target is not None
+                else "no requests recorded in the window"
+            ),
+        )
+
+    async def _resolution(self) -> SloCriterion:
+        start = self.now - ISSUE_WINDOW
+        statistics = await IssueStatisticsQuery(
+            self.session,
+            StatisticsQuery(created_after=start),
+            targets=self.resolution_targets,
+            now=self.now,
+        ).compute()
+        durations = statistics.time_to_resolution_hours
+        return SloCriterion(
+            name="issue_resolution",
+            description="Issue resolution time < 48 hours",
+            target=RESOLUTION_TARGET_HOURS,
+            unit="hours (median)",
+            comparison="<",
+            measured=durations.median,
+            window=_window(start, self.now),
+            met=None if durations.median is None else durations.median < RESOLUTION_TARGET_HOURS,
+            detail=(
+                f"median of {durations.count} issues created in the window and resolved "
+                f"(average {durations.avg} h, p90 {durations.p90} h), pauses excluded"
+                if durations.count
+                else "no issue created in the window has been resolved yet"
+            ),
+        )
+
+    async def _improvement(self) -> SloCriterion:
+        length, _ = PERIODS[TrendPeriod.QUARTER]
+        bounds, tallies = await self._periods(length, 2)
+        overall = _trend([merged(t.values()) for t in tallies], bounds)
+        improvement = overall[-1].p95_improvement
+        return SloCriterion(
+            name="quarterly_improvement",
+            description="Performance improvements > 10% quarterly",
+            target=IMPROVEMENT_TARGET * 100,
+            unit="percent (p95 reduction)",
+            comparison=">",
+            measured=None if improvement is None else round(improvement * 100, 2),
+            window=_window(bounds[0][0], bounds[-1][1]),
+            met=None if improvement is None else improvement > IMPROVEMENT_TARGET,
+            detail=(
+                f"overall p95 {overall[0].p95_ms} ms in the previous 91 days, "
+                f"{overall[1].p95_ms} ms in the last 91 days"
+                if improvement is not None
+                else "needs requests in both of the last two 91-day periods"
+            ),
+        )
+
+
+def _trend(tallies: list[Tally], bounds: list[tuple[datetime, datetime]]) -> list[PeriodFigures]:
+    found: list[PeriodFigures] = []
+    for tally, (start, end) in zip(tallies, bounds, strict=True):
+        p95 = tally.quantile(0.95)
+        before = found[-1].p95_ms if found else None
+        found.append(
+            PeriodFigures(
+                start=start,
+                end=end,
+                requests=tally.requests,
+                median_ms=tally.quantile(0.5),
+                p95_ms=p95,
+                error_rate=_ratio(tally.server_errors, tally.requests),
+                p95_improvement=(
+                    round(1 - p95 / before, 4) if p95 is not None and before else None
+                ),
+            )
+        )
+    return found

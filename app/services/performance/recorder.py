@@ -1,0 +1,227 @@
+"""In-memory aggregation of served requests into per-minute buckets, ready to be stored.
+
+The request path calls :meth:`RequestRecorder.record` (a dict lookup and a sketch update
+under a lock held for a microsecond, never awaiting). A flusher calls
+:meth:`RequestRecorder.drain` to take every complete minute, writes the buckets, and hands
+any that failed back with :meth:`RequestRecorder.restore`; a bucket is always either in the
+recorder or with the flusher, never both, so nothing is lost or counted twice. Buckets for
+one key may be drained more than once (a restore, a late request): their sketches add up.
+
+Memory is bounded by ``max_buckets``: past it the oldest minutes are dropped and counted in
+:attr:`RequestRecorder.dropped_requests`, so a long store outage costs history, not the
+process.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from app.vocabulary.performance import StatusClass, status_class
+from app.vocabulary.sketch import QuantileSketch
+
+DEFAULT_EXEMPLARS: Final = 5
+DEFAULT_MAX_BUCKETS: Final = 10_000
+OTHER_METHOD: Final = "OTHER"
+# Anything else is folded into OTHER_METHOD so made-up verbs cannot multiply the series.
+KNOWN_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """One slow request kept as evidence: how long, which request, when it ended."""
+
+    duration_ms: float
+    request_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteBucket:
+    """Every request of one minute for one route, method and status class."""
+
+    minute: datetime  # start of the minute, UTC
+    route: str
+    method: str
+    status_class: StatusClass
+    sketch: QuantileSketch
+    exemplars: tuple[Exemplar, ...]  # slowest first
+
+    @property
+    def count(self) -> int:
+        """Requests in the bucket."""
+        return self.sketch.count
+
+    @property
+    def sum_ms(self) -> float:
+        """Total time spent serving them."""
+        return self.sketch.sum
+
+    @property
+    def max_ms(self) -> float:
+        """The slowest of them."""
+        slowest = self.sketch.max
+        assert slowest is not None, "drained buckets are never empty"
+        return slowest
+
+
+# (minute index since the epoch, route, method, status class): cheap to build and hash.
+_Key = tuple[int, str, str, StatusClass]
+# (duration, tie-breaker, request id, epoch seconds): a min-heap keeps the N slowest.
+_HeapEntry = tuple[float, int, str | None, float]
+
+
+class _Accumulator:
+    """The mutable state of one live bucket."""
+
+    __slots__ = ("exemplars", "sketch")
+
+    def __init__(self) -> None:
+        self.sketch = QuantileSketch()
+        self.exemplars: list[_HeapEntry] = []
+
+
+class RequestRecorder:
+    """Thread-safe per-minute aggregation of request durations."""
+
+    def __init__(
+        self,
+        *,
+        exemplars: int = DEFAULT_EXEMPLARS,
+        max_buckets: int = DEFAULT_MAX_BUCKETS,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if exemplars < 0 or max_buckets < 1:
+            raise ValueError("exemplars must be >= 0 and max_buckets >= 1")
+        self._exemplars = exemplars
+        self._max_buckets = max_buckets
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._live: dict[_Key, _Accumulator] = {}
+        self._sequence = 0
+        self._dropped_buckets = 0
+        self._dropped_requests = 0
+
+    @property
+    def pending_buckets(self) -> int:
+        """Buckets held in memory, complete or not."""
+        return len(self._live)
+
+    @property
+    def dropped_buckets(self) -> int:
+        """Buckets discarded to stay within ``max_buckets`` since start."""
+        return self._dropped_buckets
+
+    @property
+    def dropped_requests(self) -> int:
+        """Requests inside the discarded buckets."""
+        return self._dropped_requests
+
+    def record(
+        self,
+        route: str,
+        method: str,
+        status_code: int,
+        duration_ms: float,
+        request_id: str | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Count one served request; ``at`` is when it ended (epoch seconds, default now)."""
+        if at is None:
+            at = self._wall_clock()
+        key = (
+            int(at // 60),
+            route,
+            method if method in KNOWN_METHODS else OTHER_METHOD,
+            status_class(status_code),
+        )
+        with self._lock:
+            bucket = self._live.get(key)
+            opened = bucket is None
+            if bucket is None:
+                bucket = self._live[key] = _Accumulator()
+            bucket.sketch.add(duration_ms)
+            self._offer_exemplar(bucket.exemplars, duration_ms, request_id, at)
+            if opened:
+                # After counting, so a request landing in a dropped minute is counted as lost.
+                self._enforce_bound()
+
+    def drain(self, *, final: bool = False) -> list[MinuteBucket]:
+        """Take every complete minute (every minute when ``final``), oldest first."""
+        with self._lock:
+            if final:
+                taken, self._live = self._live, {}
+            else:
+                current = int(self._wall_clock() // 60)
+                complete = [key for key in self._live if key[0] < current]
+                taken = {key: self._live.pop(key) for key in complete}
+        # The taken accumulators are no longer shared, so converting them needs no lock.
+        return [
+            _freeze(key, bucket) for key, bucket in sorted(taken.items()) if bucket.sketch.count
+        ]
+
+    def restore(self, buckets: Iterable[MinuteBucket]) -> None:
+        """Take back drained buckets that could not be stored; they will drain again."""
+        with self._lock:
+            for drained in buckets:
+                key = (
+                    int(drained.minute.timestamp()) // 60,
+                    drained.route,
+                    drained.method,
+                    drained.status_class,
+                )
+                bucket = self._live.setdefault(key, _Accumulator())
+                bucket.sketch.merge(drained.sketch)
+                for exemplar in drained.exemplars:
+                    self._offer_exemplar(
+                        bucket.exemplars,
+                        exemplar.duration_ms,
+                        exemplar.request_id,
+                        exemplar.at.timestamp(),
+                    )
+            self._enforce_bound()
+
+    def _enforce_bound(self) -> None:
+        """Drop the oldest minutes, whole, until at most ``max_buckets`` remain."""
+        while len(self._live) > self._max_buckets:
+            # A whole minute at a time, so a long outage pays this scan once per minute.
+            oldest = min(key[0] for key in self._live)
+            for key in [key for key in self._live if key[0] == oldest]:
+                dropped = self._live.pop(key)
+                self._dropped_buckets += 1
+                self._dropped_requests += dropped.sketch.count
+
+    def _offer_exemplar(
+        self, heap: list[_HeapEntry], duration_ms: float, request_id: str | None, at: float
+    ) -> None:
+        """Keep the request if it is among the slowest of its bucket."""
+        if len(heap) < self._exemplars:
+            self._sequence += 1
+            heapq.heappush(heap, (duration_ms, self._sequence, request_id, at))
+        elif heap and duration_ms > heap[0][0]:
+            # The sequence number breaks ties so request ids (maybe None) are never compared.
+            self._sequence += 1
+            heapq.heapreplace(heap, (duration_ms, self._sequence, request_id, at))
+
+
+def _freeze(key: _Key, bucket: _Accumulator) -> MinuteBucket:
+    minute, route, method, klass = key
+    exemplars = tuple(
+        Exemplar(duration, request_id, datetime.fromtimestamp(at, UTC))
+        for duration, _, request_id, at in sorted(bucket.exemplars, reverse=True)
+    )
+    return MinuteBucket(
+        minute=datetime.fromtimestamp(minute * 60, UTC),
+        route=route,
+        method=method,
+        status_class=klass,
+        sketch=bucket.sketch,
+        exemplars=exemplars,
+    )

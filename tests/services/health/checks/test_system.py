@@ -1,0 +1,99 @@
+"""The host check, on this machine's real figures and on crafted samples for the thresholds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from app.schemas.targets import SystemTarget
+from app.services.health.checks import run_check
+from app.services.health.checks.system import DiskUse, SystemSample, judge_system
+from app.vocabulary.health import ComponentStatus
+
+TARGET = SystemTarget(kind="system")
+
+CALM = SystemSample(
+    cpu_percent=12.0,
+    cpu_count=2,
+    memory_percent=40.0,
+    memory_used_bytes=4_000,
+    memory_total_bytes=10_000,
+    swap_percent=0.0,
+    swap_used_bytes=0,
+    swap_total_bytes=8_000,
+    disks=[DiskUse("/", 50.0, 50, 100), DiskUse("/data", 10.0, 10, 100)],
+    load_average=(0.5, 0.4, 0.3),
+    process_count=120,
+    uptime_s=3600.0,
+)
+
+
+class TestOnThisMachine:
+    async def test_reports_every_figure_with_sane_values(self) -> None:
+        result = await run_check(TARGET)
+        details = result.details
+        assert result.kind == "system"
+        # Any rating can be true on a busy machine; a figure it could not read cannot.
+        assert result.status is not ComponentStatus.UNKNOWN
+        assert 0 <= details["cpu_percent"] <= 100
+        assert 0 < details["memory_percent"] < 100
+        assert details["memory_total_bytes"] > details["memory_used_bytes"] > 0
+        assert details["disks"] and all(0 < disk["percent"] <= 100 for disk in details["disks"])
+        assert len(details["load_average"]) == 3
+        assert details["process_count"] > 1
+        assert details["uptime_s"] > 0
+        assert "%" in result.message  # every figure when healthy, the offenders otherwise
+
+    async def test_does_not_block_the_event_loop_while_sampling(self) -> None:
+        gaps: list[float] = []
+
+        async def tick() -> None:
+            last = time.perf_counter()
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        await asyncio.gather(run_check(TARGET), tick())
+        assert max(gaps) < 0.1  # the CPU sample alone takes 0.25 s
+
+    async def test_a_named_disk_that_does_not_exist_is_unhealthy(self) -> None:
+        target = SystemTarget(kind="system", disks=["/no/such/mount"])
+        result = await run_check(target)
+        assert result.status is ComponentStatus.UNHEALTHY
+        assert "FileNotFoundError" in result.message
+
+
+class TestThresholds:
+    def test_a_calm_host_is_healthy_and_says_its_figures(self) -> None:
+        finding = judge_system(CALM, TARGET, 250.0)
+        assert finding.status is ComponentStatus.HEALTHY
+        assert (
+            finding.message == "cpu 12.0%, memory 40.0%, swap 0.0%, disk / 50.0%, disk /data 10.0%"
+        )
+
+    def test_memory_past_80_percent_degrades(self) -> None:
+        finding = judge_system(replace(CALM, memory_percent=86.0), TARGET, 250.0)
+        assert finding.status is ComponentStatus.DEGRADED
+        assert finding.message == "memory 86.0% >= 80%"
+
+    def test_a_full_disk_is_unhealthy_and_named(self) -> None:
+        disks = [DiskUse("/", 50.0, 50, 100), DiskUse("/data", 97.5, 97, 100)]
+        finding = judge_system(replace(CALM, disks=disks), TARGET, 250.0)
+        assert finding.status is ComponentStatus.UNHEALTHY
+        assert finding.message == "disk /data 97.5% >= 95%"
+        assert finding.details["disk_percent"] == 97.5
+
+    def test_full_swap_only_degrades(self) -> None:
+        finding = judge_system(replace(CALM, swap_percent=99.0), TARGET, 250.0)
+        assert finding.status is ComponentStatus.DEGRADED
+
+    def test_thresholds_are_configurable(self) -> None:
+        strict = SystemTarget(kind="system", degraded_percent=10, unhealthy_percent=45)
+        finding = judge_system(CALM, strict, 250.0)
+        assert finding.status is ComponentStatus.UNHEALTHY
+        assert finding.message == (
+            "cpu 12.0% >= 10%; memory 40.0% >= 10%; disk / 50.0% >= 45%; disk /data 10.0% >= 10%"
+        )

@@ -1,0 +1,132 @@
+"""The flusher on real stores: several processes, a store outage, the background loop, and
+the window figures the alert rules read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.models import RequestMinute
+from app.db.store import Store
+from app.services.performance.figures import window_figures
+from app.services.performance.flusher import MetricsFlusher
+from app.services.performance.recorder import RequestRecorder
+
+START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+# A store nobody listens on: every connection attempt is refused.
+UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/absent"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    store = Store(store_url)
+    yield store
+    await store.dispose()
+
+
+def flusher_for(store: Store, recorder: RequestRecorder, process: str) -> MetricsFlusher:
+    return MetricsFlusher(
+        store,
+        recorder,
+        flush_seconds=0.02,
+        rollup_after=timedelta(days=2),
+        retention=timedelta(days=400),
+        exemplars=5,
+        process=process,
+    )
+
+
+def later_clock() -> float:
+    return (START + timedelta(hours=2)).timestamp()
+
+
+async def figures(store: Store) -> tuple[int, dict[tuple[str, str], int], set[str]]:
+    async with store.unit_of_work() as session:
+        found = await window_figures(session, START, START + timedelta(hours=1))
+        processes = set(await session.scalars(select(RequestMinute.process).distinct()))
+    return (
+        found.overall.requests,
+        {endpoint: f.requests for endpoint, f in found.endpoints.items()},
+        processes,
+    )
+
+
+class TestSeveralProcesses:
+    async def test_two_recorders_on_one_store_lose_and_double_nothing(self, store: Store) -> None:
+        recorders = [RequestRecorder(wall_clock=later_clock) for _ in range(2)]
+        flushers = [flusher_for(store, r, f"web-{n}") for n, r in enumerate(recorders)]
+        expected = 0
+        for round_ in range(3):
+            for n, recorder in enumerate(recorders):
+                for i in range(50 + n):
+                    at = (START + timedelta(minutes=round_ * 7 + i % 3)).timestamp()
+                    recorder.record("/items/{item_id}", "GET", 200 if i % 10 else 503, 5 + i, at=at)
+                    expected += 1
+            # Both flush the same minutes' keys, interleaved, round after round.
+            await asyncio.gather(*(f.flush() for f in flushers))
+
+        total, per_endpoint, processes = await figures(store)
+
+        assert total == expected
+        assert per_endpoint == {("GET", "/items/{item_id}"): expected}
+        assert processes == {"web-0", "web-1"}
+
+
+class TestStoreOutage:
+    async def test_buckets_wait_in_memory_and_are_stored_once_when_it_returns(
+        self, store: Store
+    ) -> None:
+        recorder = RequestRecorder(wall_clock=later_clock)
+        for i in range(40):
+            recorder.record(
+                "/orders", "POST", 201, 10 + i, at=(START + timedelta(minutes=i % 4)).timestamp()
+            )
+        away = Store(UNREACHABLE)
+        flusher = flusher_for(away, recorder, "web")
+
+        with pytest.raises(OSError):
+            await flusher.flush()
+        held = recorder.pending_buckets
+        flusher.store = store
+        stored = await flusher.flush()
+        again = await flusher.flush()
+        await away.dispose()
+
+        assert held == 4
+        assert (stored, again) == (4, 0)
+        assert (await figures(store))[0] == 40
+
+    async def test_the_loop_keeps_going_through_an_outage(self, store: Store) -> None:
+        recorder = RequestRecorder(wall_clock=later_clock)
+        recorder.record("/orders", "POST", 201, 12.0, at=START.timestamp())
+        away = Store(UNREACHABLE)
+        flusher = flusher_for(away, recorder, "web")
+        stop = asyncio.Event()
+        running = asyncio.create_task(flusher.run(stop))
+        # Polled: the flusher has no event for a failed round, and none is needed in production.
+        while flusher.failed_flushes < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        flusher.store = store
+        recorder.record("/orders", "POST", 201, 14.0, at=START.timestamp())
+        stop.set()
+        await running
+        await away.dispose()
+
+        assert (await figures(store))[0] == 2
+
+
+class TestShutdownFlush:
+    async def test_the_final_flush_takes_the_current_minute_too(self, store: Store) -> None:
+        recorder = RequestRecorder()  # the real clock: this minute is not complete
+        recorder.record("/now", "GET", 200, 3.0)
+        flusher = flusher_for(store, recorder, "web")
+
+        assert await flusher.flush() == 0
+        await flusher.shutdown()
+
+        async with store.unit_of_work() as session:
+            assert await session.scalar(select(func.sum(RequestMinute.count))) == 1
