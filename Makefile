@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint
+.PHONY: run test lint contract
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,5 +20,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app scripts tests bench
 
+# Schemathesis against a running server: every status and body as /openapi.json declares.
+contract: $(STAMP)
+	$(BIN)/python scripts/contract_check.py
+
 test: lint
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory contract
