@@ -15,15 +15,18 @@ from sqlalchemy.engine import Connection
 
 from app.db.store import Store
 
-_ROOT = Path(__file__).resolve().parents[2]
+# Inside the package, so a wheel installed anywhere can migrate its store.
+_SCRIPTS = Path(__file__).resolve().parent / "migrations"
 # Any constant shared by all Watchkeeper processes; the value itself means nothing.
 _MIGRATION_LOCK_ID = 0x77617463
 
 
 def alembic_config() -> Config:
-    """The Alembic configuration of this checkout."""
-    config = Config(str(_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(_ROOT / "migrations"))
+    """Alembic's configuration, built in code: no ``alembic.ini`` to ship or find."""
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    config.set_main_option("path_separator", "os")
     return config
 
 
