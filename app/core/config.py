@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from app.schemas.alerts import AlertRules, MaintenanceWindowCreate
+from app.schemas.objectives import Objectives
 from app.schemas.targets import TargetList, mask_url
 from app.vocabulary.issues import Priority
 
@@ -117,6 +118,10 @@ class Settings(BaseSettings):
         default=True, description="Send queued notifications from inside the server."
     )
 
+    objectives: Objectives = Field(
+        default_factory=Objectives,
+        description="The success criteria /slo reports and the burn-rate alerts defend.",
+    )
     issue_resolution_target_hours: dict[Priority, float] = Field(
         default_factory=lambda: dict.fromkeys(Priority, 48.0),
         description="Hours each priority may take to resolve; missing ones keep 48.",
