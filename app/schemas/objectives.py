@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Objectives(BaseModel):
-    """``[objectives]`` in the TOML, or ``WATCHKEEPER_OBJECTIVES='{"availability_percent": 99.5}'``."""
+    """``[objectives]`` in the TOML, or ``WATCHKEEPER_OBJECTIVES`` as JSON."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
