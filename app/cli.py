@@ -1,12 +1,15 @@
-"""The ``watchkeeper`` command: serve, migrate, and manage users and tokens."""
+"""The ``watchkeeper`` command: serve, migrate, monitor, and manage users and tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import getpass
+import json
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, TypeVar
 
 import typer
@@ -19,8 +22,17 @@ from app.core.errors import WatchkeeperError
 from app.db import migrate
 from app.db.models import User
 from app.db.store import Store
+from app.schemas.health import CollectedSweep
 from app.services import accounts
+from app.services.monitoring import Monitoring, check_configuration
+from app.services.standalone_monitor import (
+    SweepObserver,
+    monitoring_session,
+    sweep_every,
+    sweep_once,
+)
 from app.vocabulary.accounts import Role, TokenKind
+from app.vocabulary.health import ComponentStatus
 
 T = TypeVar("T")
 
@@ -36,10 +48,10 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def fail(message: str) -> typer.Exit:
+def fail(message: str, *, code: int = 1) -> typer.Exit:
     """Prints a one-line error and returns the exit to raise."""
     errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
+    return typer.Exit(code=code)
 
 
 async def _reach(store: Store) -> None:
@@ -53,9 +65,11 @@ async def _reach(store: Store) -> None:
 def settings_or_exit() -> Settings:
     """The settings, or a one-line error naming what is wrong with them."""
     try:
-        return get_settings()
+        settings = get_settings()
+        check_configuration(settings)  # the targets, which the settings hold raw
     except ConfigurationError as error:
         raise fail(str(error)) from None
+    return settings
 
 
 def run_with_store(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -114,13 +128,24 @@ async def _check_store(settings: Settings) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Applies pending migrations; does nothing when the store is current."""
+    """Applies pending migrations and names them; does nothing when the store is current."""
 
-    async def nothing(_: AsyncSession) -> None:
-        return None
+    async def go() -> migrate.Upgrade:
+        store = Store(settings_or_exit().database_url)
+        try:
+            await _reach(store)
+            return await migrate.upgrade(store)
+        finally:
+            await store.dispose()
 
-    run_with_store(nothing)
-    console.print("The store is up to date.")
+    done = asyncio.run(go())
+    at = ", ".join(done.heads)
+    if done.applied:
+        count = f"{len(done.applied)} migration{'s' if len(done.applied) != 1 else ''}"
+        message = f"Applied {count} ({', '.join(done.applied)}); the store is at {at}."
+    else:
+        message = f"The store is already up to date (at {at})."
+    console.print(message, highlight=False, soft_wrap=True)
 
 
 @users_app.command("create")
@@ -230,6 +255,99 @@ async def _any_admin(session: AsyncSession) -> User:
     if not admins:
         raise fail("there is no admin in this store yet; run `watchkeeper serve` once")
     return admins[0]
+
+
+# `monitor` exits with the sweep's status, or with this when the configuration is wrong.
+MONITOR_EXIT_CODES = {
+    ComponentStatus.HEALTHY: 0,
+    ComponentStatus.DEGRADED: 1,
+    ComponentStatus.UNKNOWN: 1,
+    ComponentStatus.UNHEALTHY: 2,
+}
+CONFIGURATION_ERROR = 3
+_COLOURS = {
+    ComponentStatus.HEALTHY: "green",
+    ComponentStatus.DEGRADED: "yellow",
+    ComponentStatus.UNKNOWN: "magenta",
+    ComponentStatus.UNHEALTHY: "red",
+}
+
+
+@main.command()
+def monitor(
+    once: Annotated[
+        bool, typer.Option("--once", help="One sweep, then exit 0 healthy/1 degraded/2 unhealthy.")
+    ] = False,
+    interval: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="SECONDS", help="A sweep per interval until SIGINT/SIGTERM."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Runs every check and stores the results, once or once per interval."""
+    if once == (interval is not None):
+        raise typer.BadParameter("give either --once or --interval SECONDS")
+    try:
+        settings = get_settings()
+        check_configuration(settings)  # the targets, which the settings hold raw
+    except ConfigurationError as error:
+        raise fail(str(error), code=CONFIGURATION_ERROR) from None
+    raise typer.Exit(asyncio.run(run_monitor(settings, interval=interval, as_json=as_json)))
+
+
+async def run_monitor(settings: Settings, *, interval: int | None, as_json: bool) -> int:
+    """Monitors as ``watchkeeper monitor`` does (one sweep when ``interval`` is None) and
+    returns its exit code."""
+    out = errors if as_json else console  # the JSON documents alone on stdout
+    async with monitoring_session(settings) as session:
+        if session.store_problem is not None:
+            out.print(f"[yellow]store {session.store_url} unavailable:[/] {session.store_problem}")
+        on_sweep = partial(show, as_json=as_json, out=out)
+        if interval is not None:
+            return await _repeat(session.monitoring, interval, on_sweep=on_sweep, out=out)
+        outcome = await sweep_once(session.monitoring, on_sweep=on_sweep)
+        if outcome.undelivered is not None:
+            out.print(f"[yellow]notifications not sent now:[/] {outcome.undelivered}")
+        return MONITOR_EXIT_CODES[outcome.status]
+
+
+async def _repeat(
+    monitoring: Monitoring, interval: int, *, on_sweep: SweepObserver, out: Console
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    sweeps = 0
+
+    def count_and_show(sweep: CollectedSweep) -> None:
+        nonlocal sweeps
+        sweeps += 1
+        on_sweep(sweep)
+
+    await sweep_every(monitoring, interval=interval, stop=stop, on_sweep=count_and_show)
+    out.print(f"Stopped after {sweeps} sweep(s).", style="dim")
+    return 0
+
+
+def show(sweep: CollectedSweep, *, as_json: bool, out: Console) -> None:
+    """Prints a sweep as a table, or as one JSON document on stdout."""
+    if as_json:
+        print(json.dumps(sweep.model_dump(mode="json"), indent=2))
+        return
+    table = Table(title=f"Watchkeeper sweep at {sweep.checked_at:%Y-%m-%d %H:%M:%S} UTC")
+    for column in ("component", "kind", "status", "latency", "message"):
+        table.add_column(column)
+    for result in sweep.components:
+        latency = f"{result.latency_ms:.1f} ms" if result.latency_ms is not None else "-"
+        status = f"[{_COLOURS[result.status]}]{result.status.value}[/]"
+        table.add_row(result.name, result.kind, status, latency, result.message)
+    out.print(table)
+    stored = "stored" if sweep.stored else "NOT stored (store unreachable; kept in memory)"
+    out.print(
+        f"Overall: [{_COLOURS[sweep.status]}]{sweep.status.value}[/] "
+        f"in {sweep.duration_ms:.0f} ms, {stored}"
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from app.services.login_throttle import LoginThrottle
 from app.services.monitoring import build_monitoring
 from app.services.performance.flusher import RequestTracking
 from app.services.performance.middleware import RequestMetricsMiddleware
+from app.services.supervisor import Supervisor
 
 logger = logging.getLogger("watchkeeper")
 
@@ -93,29 +94,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bootstrap = await prepare_store(store, settings)
         if bootstrap is not None:
             announce(bootstrap)
-        stop = asyncio.Event()
-        flushing = asyncio.create_task(tracking.flusher.run(stop))
-        notifications = None
+        supervisor: Supervisor = app.state.supervisor
+        supervisor.start("request_flusher", tracking.flusher.run)
         if settings.alert_dispatch_in_process:
-            notifications = asyncio.create_task(dispatcher.run(stop))
-        loop = None
+            supervisor.start("alert_dispatcher", dispatcher.run)
         if settings.monitor_in_process:
-            loop = asyncio.create_task(
-                run_loop(
+
+            async def monitor_loop(stop: asyncio.Event) -> None:
+                await run_loop(
                     monitor, interval=settings.monitor_interval_seconds, stop=stop, source="server"
                 )
-            )
+
+            supervisor.start("monitor_loop", monitor_loop)
+        # After the tasks (the sweep in flight included) are done, in this order.
+        supervisor.on_shutdown("final flush", tracking.flusher.shutdown)
+        supervisor.on_shutdown("close monitor", monitor.aclose)
+        supervisor.on_shutdown("dispose store", store.dispose)
         try:
             yield
         finally:
-            stop.set()
-            if loop is not None:
-                await loop  # finishes the sweep in flight
-            if notifications is not None:
-                await notifications
-            await flushing  # stores every request served, the current minute included
-            await monitor.aclose()
-            await store.dispose()
+            await supervisor.shutdown()
 
     app = FastAPI(
         title="Watchkeeper",
@@ -128,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utcnow
     app.state.monitor = monitor
     app.state.request_tracking = tracking
+    app.state.supervisor = Supervisor()
     app.state.login_throttle = LoginThrottle.from_settings(settings)
     app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import JsonValue
 from sqlalchemy import insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,7 +60,6 @@ from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResu
 from app.db.store import Store
 from app.main import create_app, prepare_store
 from app.schemas.health import Sweep, SystemSummary
-from app.schemas.targets import DatabaseTarget, HttpTarget, RedisTarget, TargetConfig
 from app.services.health.history import HealthLedger, Observation, observations
 from app.vocabulary.health import CheckResult, ComponentKind, ComponentStatus, worst_status
 from app.vocabulary.sketch import QuantileSketch
@@ -171,17 +171,20 @@ def fleet(targets: int) -> list[Component]:
     return found
 
 
-def live_targets(components: Sequence[Component]) -> list[TargetConfig]:
+def live_targets(components: Sequence[Component]) -> list[dict[str, JsonValue]]:
     """The same names as settings targets, pointed at a port where nothing listens."""
-    targets: list[TargetConfig] = []
+    targets: list[dict[str, JsonValue]] = []
     for c in components:
-        if c.kind is ComponentKind.HTTP:
-            targets.append(HttpTarget(name=c.name, url=f"http://127.0.0.1:{UNUSED_PORT}/"))
-        elif c.kind is ComponentKind.REDIS:
-            targets.append(RedisTarget(name=c.name, url=f"redis://127.0.0.1:{UNUSED_PORT}/0"))
-        elif c.kind is ComponentKind.DATABASE and c.name != "store":
+        if c.kind == ComponentKind.HTTP:
+            targets.append(
+                {"name": c.name, "kind": c.kind, "url": f"http://127.0.0.1:{UNUSED_PORT}/"}
+            )
+        elif c.kind == ComponentKind.REDIS:
+            url = f"redis://127.0.0.1:{UNUSED_PORT}/0"
+            targets.append({"name": c.name, "kind": c.kind, "url": url})
+        elif c.kind == ComponentKind.DATABASE and c.name != "store":
             url = f"postgresql+asyncpg://bench@127.0.0.1:{UNUSED_PORT}/x"
-            targets.append(DatabaseTarget(name=c.name, url=url, timeout_s=2))
+            targets.append({"name": c.name, "kind": c.kind, "url": url, "timeout_s": 2})
     return targets
 
 
@@ -337,7 +340,7 @@ class Accountant:
         state["last_latency_ms"] = seen.latency_ms
         state["last_message"] = seen.message
 
-    def _hour(self, component: str, kind: ComponentKind, start: datetime) -> _Hour:
+    def _hour(self, component: str, kind: str, start: datetime) -> _Hour:
         key = (component, start)
         if key not in self.hours:
             self.hours[key] = _Hour(

@@ -31,8 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.schemas.targets import HttpTarget
 from app.services.health.checks import CheckContext, run_checks
+from app.services.health.checks.http import HttpTarget
 from app.vocabulary.health import CheckResult
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "health_sweep.json"

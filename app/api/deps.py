@@ -26,12 +26,13 @@ from app.services.health.system_monitor import SystemMonitor
 from app.services.health.windows import config_windows
 from app.services.issues.issue_tracker import IssueTracker
 from app.services.issues.sla import ResolutionTargets
-from app.services.performance.detectors import Thresholds
 from app.services.performance.performance_analyzer import PerformanceAnalyzer
+from app.services.performance.thresholds import Thresholds
 from app.vocabulary.accounts import Role
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -47,7 +48,7 @@ async def get_session(store: Annotated[Store, Depends(get_store)]) -> AsyncItera
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 # scope="function": commit before the response goes out, so a failed commit is an error
 # response and never a success the store did not keep.
@@ -160,6 +161,7 @@ def get_performance_analyzer(
     return PerformanceAnalyzer(
         session,
         now=clock(),
+        objectives=settings.objectives,
         thresholds=Thresholds.from_settings(settings),
         pool_size=settings.database_pool_size,
         resolution_targets=ResolutionTargets(hours=settings.issue_resolution_target_hours),

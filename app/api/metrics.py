@@ -1,5 +1,5 @@
-"""``GET /metrics``: the Prometheus exposition of this process's request metrics and of
-the last status of every monitored component.
+"""``GET /metrics``: the Prometheus exposition of this process's request metrics, of
+the last status of every monitored component and of its background tasks' crashes.
 
 Open like ``/healthz`` by default, as Prometheus scrapes without credentials; with
 ``WATCHKEEPER_METRICS_PUBLIC=false`` it needs a developer's or admin's bearer token.
@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app.api.deps import SessionDep, SettingsDep, get_staff_user, user_from_request
 from app.services.performance.exposition import exposition
 from app.services.performance.flusher import RequestTracking
+from app.services.supervisor import Supervisor
 
 router = APIRouter(tags=["probes"])
 
@@ -37,6 +38,9 @@ async def scrape_allowed(request: Request, settings: SettingsDep, session: Sessi
 async def metrics(
     request: Request, session: SessionDep, _: Annotated[None, Depends(scrape_allowed)]
 ) -> Response:
-    """Request counts and latency histograms per route template; component statuses."""
+    """Request counts and latency histograms per route template; component statuses;
+    background task crashes."""
     tracking: RequestTracking = request.app.state.request_tracking
-    return Response(await exposition(session, tracking.totals), media_type=CONTENT_TYPE_LATEST)
+    supervisor: Supervisor = request.app.state.supervisor
+    body = await exposition(session, tracking.totals, supervisor.failures)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import apprise
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, JsonValue, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from app.schemas.alerts import AlertRules, MaintenanceWindowCreate
 from app.schemas.objectives import Objectives
-from app.schemas.targets import TargetList, mask_url
+from app.schemas.targets import mask_url
 from app.vocabulary.issues import Priority
 
 DEFAULT_CONFIG_FILE = Path("watchkeeper.toml")
@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     )
     max_header_count: int = Field(default=100, ge=10, description="Headers a request may have.")
 
-    targets: TargetList = Field(
+    # Raw: the checks' registry, which knows every kind's fields, parses the entries where
+    # the monitor is built (app.services.monitoring.check_configuration reports a mistake).
+    targets: list[dict[str, JsonValue]] = Field(
         default_factory=list,
         description="Dependencies to watch ([[targets]] in the TOML, JSON in the environment).",
     )
@@ -154,6 +156,21 @@ class Settings(BaseSettings):
     performance_slow_dependency_ms: float = Field(
         default=500.0, gt=0, description="A dependency whose check p95 is above this is slow."
     )
+    performance_min_requests: int = Field(
+        default=20, ge=1, description="Requests an endpoint needs in a window to be judged."
+    )
+    performance_regression_ratio: float = Field(
+        default=1.5, gt=1, description="Recent p95, p99 or 5xx share over baseline times this..."
+    )
+    performance_regression_significance: float = Field(
+        default=0.001, gt=0, lt=0.5, description="...and a one-sided p-value under this."
+    )
+    performance_variance_ratio: float = Field(
+        default=10.0, gt=1, description="An endpoint whose p99 is this times its median is erratic."
+    )
+    performance_capacity_days: float = Field(
+        default=30.0, gt=0, description="Disk or memory projected full within this is a bottleneck."
+    )
     metrics_public: bool = Field(
         default=True,
         description="Serve GET /metrics without a token (false: developers and admins only).",
@@ -190,10 +207,6 @@ class Settings(BaseSettings):
             if not apprise.Apprise().add(url):
                 raise ValueError(f"alert_apprise_urls: apprise cannot use {mask_url(url)}")
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
     @classmethod
     def settings_customise_sources(

@@ -1,15 +1,19 @@
 """Brings a store's schema up to date with the Alembic migrations; safe to run every start.
 
 On PostgreSQL an advisory lock serialises replicas that start at the same moment, so only
-one of them migrates and the others find the work done.
+one of them migrates and the others find the work done. What was applied is read from the
+store's own revision before and after, so a replica that found the work done reports none.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -21,6 +25,14 @@ _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK_ID = 0x77617463
 
 
+@dataclass(frozen=True)
+class Upgrade:
+    """What one upgrade did: the revisions it applied, oldest first, and where the store is."""
+
+    applied: tuple[str, ...]
+    heads: tuple[str, ...]
+
+
 def alembic_config() -> Config:
     """Alembic's configuration, built in code: no ``alembic.ini`` to ship or find."""
     config = Config()
@@ -30,15 +42,25 @@ def alembic_config() -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
+def _current(connection: Connection) -> tuple[str, ...]:
+    return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def _upgrade(connection: Connection) -> Upgrade:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
     config = alembic_config()
     config.attributes["connection"] = connection
+    before = _current(connection)
     command.upgrade(config, "heads")
+    after = _current(connection)
+    scripts = ScriptDirectory.from_config(config)
+    # Walks down from the new heads to the old ones (exclusive); reversed, oldest first.
+    between = scripts.iterate_revisions(after, before)
+    return Upgrade(applied=tuple(reversed([s.revision for s in between])), heads=after)
 
 
-async def upgrade(store: Store) -> None:
-    """Applies every pending migration to ``store``; a no-op when it is current."""
+async def upgrade(store: Store) -> Upgrade:
+    """Applies every pending migration to ``store`` and says which; a no-op when it is current."""
     async with store.engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        return await connection.run_sync(_upgrade)

@@ -8,7 +8,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.base import Instant, Offset, RequestSchema, ResponseSchema
-from app.vocabulary.alerts import AlertRule, AlertSeverity, AlertState, DeliveryState
+from app.vocabulary.alerts import AlertSeverity, AlertState, DeliveryState, RuleName
 
 
 class _Config(BaseModel):
@@ -43,7 +43,7 @@ class AlertRules(_Config):
     error_rate: float = Field(default=0.05, gt=0, le=1)
     performance_window_minutes: int = Field(default=10, ge=1)
     min_requests: int = Field(default=50, ge=1)
-    availability_slo: float = Field(default=99.9, gt=0, lt=100)
+    # The error budgets these pairs defend come from the objectives (Settings.objectives).
     burn_windows: tuple[BurnWindow, ...] = (
         BurnWindow(
             long_minutes=60, short_minutes=5, burn_rate=14.4, severity=AlertSeverity.CRITICAL
@@ -85,7 +85,7 @@ class MaintenanceWindowCreate(RequestSchema):
     ends_at: Instant | None = None
     recurrence: Recurrence | None = None
     components: list[str] = Field(default_factory=list, description="Empty: every component.")
-    rules: list[AlertRule] = Field(default_factory=list, description="Empty: every rule.")
+    rules: list[RuleName] = Field(default_factory=list, description="Empty: every rule.")
 
     @model_validator(mode="after")
     def _one_shape(self) -> Self:
@@ -107,7 +107,7 @@ class MaintenanceWindowRead(ResponseSchema):
     ends_at: datetime | None
     recurrence: Recurrence | None
     components: list[str]
-    rules: list[AlertRule]
+    rules: list[RuleName]
     ended_at: datetime | None
     active: bool
 
@@ -115,7 +115,7 @@ class MaintenanceWindowRead(ResponseSchema):
 class AlertRead(ResponseSchema):
     id: int
     key: str
-    rule: AlertRule
+    rule: RuleName
     component: str
     severity: AlertSeverity
     state: AlertState
@@ -149,7 +149,7 @@ class AlertDetail(AlertRead):
 
 class AlertQuery(RequestSchema):
     state: AlertState | None = None
-    rule: AlertRule | None = None
+    rule: RuleName | None = None
     component: str | None = Field(default=None, max_length=100)
     limit: int = Field(default=50, ge=1, le=200)
     offset: Offset = 0

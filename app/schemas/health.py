@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from app.schemas.base import ResponseSchema
-from app.vocabulary.health import CheckResult, ComponentKind, ComponentStatus
+from app.vocabulary.health import CheckResult, ComponentStatus
 
 
 class SystemSummary(ResponseSchema):
@@ -45,7 +45,7 @@ class Incident(ResponseSchema):
 
 class ComponentTrend(ResponseSchema):
     name: str
-    kind: ComponentKind | None
+    kind: str | None
     uptime_percent: float | None = Field(description="Up (healthy or degraded) / (up + down).")
     healthy_s: float
     degraded_s: float

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -48,7 +48,9 @@ class TrendPeriod(StrEnum):
     QUARTER = "quarter"
 
 
-class Window(ResponseSchema):
+class MeasurementWindow(ResponseSchema):
+    """The stretch of time a figure was measured over."""
+
     start: datetime
     end: datetime
     hours: float
@@ -76,23 +78,96 @@ class EndpointFigures(RequestFigures):
 
 
 class ResponseTimeSlo(ResponseSchema):
-    target_ms: float
-    target_share: float
+    """The latency objective: ``target_share`` of the requests within ``target_ms``."""
+
+    target_ms: float = Field(description="The objectives' latency_ms.")
+    target_share: float = Field(description="The objectives' latency_share.")
     share_within_target: float | None
     p95_ms: float | None
     met: bool | None
 
 
 class PerformanceAnalysis(ResponseSchema):
-    window: Window
-    previous_window: Window
+    window: MeasurementWindow
+    previous_window: MeasurementWindow
     overall: RequestFigures
     endpoints: list[EndpointFigures] = Field(description="Busiest (most total time) first.")
     slo: ResponseTimeSlo
     note: str | None
 
 
-class Bottleneck(ResponseSchema):
+class EndpointEvidence(ResponseSchema):
+    """The figures of an endpoint over the window, quoted by its recommendation."""
+
+    method: str
+    route: str
+    requests: int
+    requests_per_minute: float | None
+    median_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float
+    error_rate: float | None = Field(description="Share of 5xx responses.")
+    total_time_s: float = Field(description="Serving time spent on the endpoint.")
+
+
+class ErrorRateEvidence(EndpointEvidence):
+    server_errors: int
+
+
+class RegressionEvidence(ResponseSchema):
+    """A recent stretch against the rest of the window, and the test that tells them apart."""
+
+    metric: str = Field(description="p95_ms, p99_ms or error_rate.")
+    baseline: float
+    recent: float
+    ratio: float = Field(description="recent / baseline (against the smallest step at 0).")
+    p_value: float = Field(description="One-sided two-proportion z-test.")
+    baseline_requests: int
+    recent_requests: int
+    recent_since: datetime
+    method: str
+    route: str
+
+
+class ResourceEvidence(ResponseSchema):
+    """The longest run of sweeps with a resource over its threshold."""
+
+    resource: str
+    mean_percent: float
+    peak_percent: float
+    minutes: float
+    samples: int
+    started_at: datetime
+    ended_at: datetime
+
+
+class CapacityEvidence(ResponseSchema):
+    """The least-squares growth of a resource's use and when it reaches 100%."""
+
+    resource: str
+    percent_now: float
+    growth_per_day: float = Field(description="Percentage points a day.")
+    r_squared: float
+    days_to_full: float
+    full_at: datetime
+    samples: int
+
+
+class DependencyEvidence(ResponseSchema):
+    """A component's check latency and outcomes over the window."""
+
+    component: str
+    kind: str = Field(description="The check's kind: database, redis, http...")
+    latency_p95_ms: float
+    latency_avg_ms: float
+    checks: int
+    failures: int
+
+
+class BottleneckFields(ResponseSchema):
+    """What every bottleneck says; each kind adds its own ``evidence``."""
+
     kind: BottleneckKind
     severity: Severity
     target: str = Field(description="The endpoint (METHOD route), component or resource.")
@@ -100,11 +175,58 @@ class Bottleneck(ResponseSchema):
     value: float
     threshold: float
     message: str
-    evidence: dict[str, Any]
+
+
+class SlowEndpoint(BottleneckFields):
+    kind: Literal[BottleneckKind.SLOW_ENDPOINT] = BottleneckKind.SLOW_ENDPOINT
+    evidence: EndpointEvidence
+
+
+class HighErrorRate(BottleneckFields):
+    kind: Literal[BottleneckKind.HIGH_ERROR_RATE] = BottleneckKind.HIGH_ERROR_RATE
+    evidence: ErrorRateEvidence
+
+
+class HighVariance(BottleneckFields):
+    kind: Literal[BottleneckKind.HIGH_VARIANCE] = BottleneckKind.HIGH_VARIANCE
+    evidence: EndpointEvidence
+
+
+class Regression(BottleneckFields):
+    kind: Literal[BottleneckKind.REGRESSION] = BottleneckKind.REGRESSION
+    evidence: RegressionEvidence
+
+
+class ResourceSaturation(BottleneckFields):
+    kind: Literal[BottleneckKind.RESOURCE] = BottleneckKind.RESOURCE
+    evidence: ResourceEvidence
+
+
+class CapacityExhaustion(BottleneckFields):
+    kind: Literal[BottleneckKind.CAPACITY] = BottleneckKind.CAPACITY
+    evidence: CapacityEvidence
+
+
+class SlowDependency(BottleneckFields):
+    kind: Literal[BottleneckKind.DEPENDENCY] = BottleneckKind.DEPENDENCY
+    evidence: DependencyEvidence
+
+
+Bottleneck = Annotated[
+    SlowEndpoint
+    | HighErrorRate
+    | HighVariance
+    | Regression
+    | ResourceSaturation
+    | CapacityExhaustion
+    | SlowDependency,
+    Field(discriminator="kind"),
+]
+"""One measured bottleneck; ``kind`` says which evidence it carries."""
 
 
 class BottleneckReport(ResponseSchema):
-    window: Window
+    window: MeasurementWindow
     bottlenecks: list[Bottleneck] = Field(description="Worst first.")
     note: str | None
 
@@ -120,7 +242,7 @@ class Recommendation(ResponseSchema):
 
 
 class RecommendationReport(ResponseSchema):
-    window: Window
+    window: MeasurementWindow
     recommendations: list[Recommendation] = Field(description="Most urgent first.")
     note: str | None
 
@@ -150,19 +272,23 @@ class PerformanceTrends(ResponseSchema):
     improvement: float | None = Field(
         description="p95 reduction of the last period against the one before."
     )
-    improvement_target: float
-    target_met: bool | None = Field(description="Quarters only: the spec's > 10% a quarter.")
+    improvement_target: float = Field(
+        description="The objectives' quarterly improvement, as a share (0.1 = 10%)."
+    )
+    target_met: bool | None = Field(description="Quarters only: improvement over the target.")
     note: str | None
 
 
 class SloCriterion(ResponseSchema):
+    """One success criterion; its target is the configured objective."""
+
     name: str
     description: str
-    target: float
-    unit: str
+    target: float = Field(description="From the objectives settings.")
+    unit: str = Field(description="What measured is, e.g. 'ms (p95)' or 'hours (median)'.")
     comparison: str = Field(description="How measured compares to target to be met: < or >.")
     measured: float | None
-    window: Window
+    window: MeasurementWindow
     met: bool | None
     detail: str
 

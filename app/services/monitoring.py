@@ -3,7 +3,8 @@
 stores, and the dispatcher that sends their notifications.
 
 The server and ``scripts/monitor_system.py`` both build it here, so a sweep evaluates the
-same rules whichever of them ran it.
+same rules whichever of them ran it. What the settings hold raw (the targets) is parsed
+here, so ``check_configuration`` lets a command report a mistake before it starts anything.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from app.core.config import Settings
 from app.db.store import Store
 from app.services.alerts.dispatcher import Dispatcher
 from app.services.alerts.engine import AlertEngine, channels_of
-from app.services.alerts.performance_rules import performance_rules
-from app.services.health.system_monitor import SystemMonitor
+from app.services.health.system_monitor import SystemMonitor, monitored_targets
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,14 @@ class Monitoring:
     dispatcher: Dispatcher
 
 
+def check_configuration(settings: Settings) -> None:
+    """Raise ConfigurationError, in one line, for a mistake in what the settings hold raw."""
+    monitored_targets(settings)
+
+
 def build_monitoring(store: Store, settings: Settings) -> Monitoring:
-    """The monitor with its alert engine attached, and the notification dispatcher."""
+    """The monitor with its alert engine attached, and the notification dispatcher;
+    ConfigurationError names a mistake in the targets."""
     monitor = SystemMonitor(store, settings)
-    extra_rules = [performance_rules(settings.alert_rules)]
-    monitor.observers.append(AlertEngine.from_settings(settings, extra_rules))
+    monitor.observers.append(AlertEngine.from_settings(settings))
     return Monitoring(monitor, Dispatcher(store, channels_of(settings)))

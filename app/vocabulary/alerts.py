@@ -1,19 +1,34 @@
-"""The alerting domain's words: rules, states, severities, delivery states."""
+"""The alerting domain's words: rule names, states, severities, delivery states.
+
+Rule names are plain strings checked against ``RuleName``: the API validates a rule it is
+given against this list, and the rule registry (app/services/alerts/rules) refuses to load
+unless its rules carry exactly these names, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final, Literal, get_args
+
+RuleName = Literal[
+    "component_down",
+    "flapping",
+    "slow_dependency",
+    "resource",
+    "own_network",
+    "endpoint_latency",
+    "error_rate",
+    "error_budget_burn",
+]
+RULE_NAMES: Final[tuple[RuleName, ...]] = get_args(RuleName)
 
 
-class AlertRule(StrEnum):
-    COMPONENT_DOWN = "component_down"
-    FLAPPING = "flapping"
-    SLOW_DEPENDENCY = "slow_dependency"
-    RESOURCE = "resource"
-    OWN_NETWORK = "own_network"
-    ENDPOINT_LATENCY = "endpoint_latency"
-    ERROR_RATE = "error_rate"
-    ERROR_BUDGET_BURN = "error_budget_burn"
+def rule_name(value: str) -> RuleName:
+    """``value`` as a rule name (e.g. read back from the store); ValueError if no rule has it."""
+    for name in RULE_NAMES:
+        if name == value:
+            return name
+    raise ValueError(f"no alert rule is named {value!r}; the rules are {', '.join(RULE_NAMES)}")
 
 
 class AlertState(StrEnum):

@@ -1,4 +1,9 @@
-"""The health domain's words: component kinds and statuses, and one check's result."""
+"""The health domain's words: component kinds and statuses, and one check's result.
+
+A kind is a name of the checks' registry; ``ComponentKind`` names the built-in ones that
+code compares against (the host, the store). Kinds travel and are stored as plain strings,
+so adding one needs no change here.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 
 class ComponentKind(StrEnum):
+    """The kinds of check Watchkeeper is built with; the registry may hold more."""
+
     SYSTEM = "system"
     DATABASE = "database"
     MONGODB = "mongodb"
@@ -48,7 +55,7 @@ class CheckResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    kind: ComponentKind
+    kind: str  # a name of the checks' registry: "system", "http", "tcp"...
     status: ComponentStatus
     latency_ms: float | None
     message: str

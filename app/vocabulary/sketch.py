@@ -112,23 +112,25 @@ class QuantileSketch:
         """A read-only view of bucket index to count."""
         return MappingProxyType(self._bins)
 
-    def add(self, value: float) -> None:
-        """Count one value (milliseconds, ``0 <= value <= MAX_INDEXABLE_MS``)."""
+    def add(self, value: float, count: int = 1) -> None:
+        """Count a value (milliseconds, ``0 <= value <= MAX_INDEXABLE_MS``) ``count`` times."""
+        if count < 1:
+            raise ValueError(f"count {count!r} must be at least 1")
         if value > MIN_INDEXABLE_MS:
             if value > MAX_INDEXABLE_MS:
                 raise ValueError(f"value {value!r} exceeds {MAX_INDEXABLE_MS} ms")
             index = math.ceil(math.log(value) * _MULTIPLIER)
             bins = self._bins
             if index in bins:
-                bins[index] += 1
+                bins[index] += count
             else:
-                self._open_bin(index)
+                self._open_bin(index, count)
         elif value >= 0.0:
-            self._zero += 1
+            self._zero += count
         else:  # negative, or NaN: every comparison above was false
             raise ValueError(f"value {value!r} is not a non-negative duration")
-        self._count += 1
-        self._sum += value
+        self._count += count
+        self._sum += value * count
         if value < self._min:
             self._min = value
         if value > self._max:
@@ -254,7 +256,7 @@ class QuantileSketch:
             sketch.add(value)
         return sketch
 
-    def _open_bin(self, index: int) -> None:
+    def _open_bin(self, index: int, count: int) -> None:
         bins = self._bins
         if not bins:
             self._lo = self._hi = index
@@ -262,7 +264,7 @@ class QuantileSketch:
             self._lo = index
         elif index > self._hi:
             self._hi = index
-        bins[index] = 1
+        bins[index] = count
         if self._hi - self._lo >= self._bin_limit:
             self._collapse()
 

@@ -1,6 +1,7 @@
-"""An operator runs ``scripts/monitor_system.py`` from a shell, on a fresh SQLite store.
+"""An operator runs ``scripts/monitor_system.py`` from a shell, on a fresh SQLite store, or
+its other name, ``watchkeeper monitor``: every story is told of both.
 
-Each test starts the script as its own process with nothing but environment variables to
+Each test starts the command as its own process with nothing but environment variables to
 configure it (no ``watchkeeper.toml`` unless the story brings one), then reads its output,
 its exit code and what it left in the store.
 """
@@ -24,14 +25,16 @@ from typing import Any
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "monitor_system.py"
+COMMANDS = {"script": [str(SCRIPT)], "cli": ["-m", "app.cli", "monitor"]}
 EXIT_CODES = {"healthy": 0, "degraded": 1, "unknown": 1, "unhealthy": 2}
 
 
 class Operator:
-    """Runs the script the way a shell would, against a store file of the test's own."""
+    """Runs the command the way a shell would, against a store file of the test's own."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, command: list[str]) -> None:
         self.home = home
+        self.command = [sys.executable, *command]
         self.database = home / "watchkeeper.db"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
         self.env |= {
@@ -43,7 +46,7 @@ class Operator:
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(SCRIPT), *args],
+            [*self.command, *args],
             env=self.env | env,
             cwd=self.home,
             capture_output=True,
@@ -53,7 +56,7 @@ class Operator:
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, str(SCRIPT), *args],
+            [*self.command, *args],
             env=self.env,
             cwd=self.home,
             stdout=subprocess.PIPE,
@@ -75,9 +78,10 @@ class Operator:
         return rows
 
 
-@pytest.fixture
-def operator(tmp_path: Path) -> Operator:
-    return Operator(tmp_path)
+@pytest.fixture(params=COMMANDS)
+def operator(tmp_path: Path, request: pytest.FixtureRequest) -> Operator:
+    """An operator at a shell, running the script or ``watchkeeper monitor``."""
+    return Operator(tmp_path, COMMANDS[request.param])
 
 
 def closed_port() -> int:
@@ -148,7 +152,9 @@ class TestInterval:
         process = operator.start("--interval", "1")
         try:
             deadline = time.monotonic() + 15
-            while not operator.sweeps():  # started, migrated and swept once
+            # Started, migrated and one sweep written (not just its slot claimed), so the
+            # loop is waiting for the next whole second, however long the start took.
+            while not any(status is not None for _, status in operator.sweeps()):
                 assert time.monotonic() < deadline, "no sweep stored"
                 time.sleep(0.05)
             # Sweeps start on whole seconds; 0.1 s past one, at least 2.5 s after the launch,
@@ -174,3 +180,15 @@ class TestInterval:
         assert boundary <= last_started < signalled_at
         assert f"Stopped after {len(sweeps)} sweep(s)." in stdout
         assert stdout.count("Overall:") == len(sweeps)
+
+
+class TestUsage:
+    @pytest.mark.parametrize("args", [[], ["--once", "--interval", "5"], ["--interval", "0"]])
+    def test_it_needs_once_or_a_positive_interval(
+        self, operator: Operator, args: list[str]
+    ) -> None:
+        done = operator.run(*args)
+
+        assert done.returncode == 2
+        assert "usage:" in done.stderr.lower()
+        assert operator.sweeps() == []

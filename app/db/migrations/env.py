@@ -1,6 +1,7 @@
 """Alembic environment: migrates the connection handed over by ``app.db.migrate``.
 
-Run from the command line (``alembic upgrade heads``), it opens the configured store itself.
+Run without one, as ``alembic.command.revision(migrate.alembic_config(), autogenerate=True)``
+does when a developer writes the next migration, it opens the configured store itself.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 An alert row is one episode of one rule on one component: raised, seen again, resolved.
 Every notification is a delivery row written in the same transaction as the alert change,
-so a restart neither re-sends what was delivered nor forgets what was due.
+so a restart neither re-sends what was delivered nor forgets what was due. A ``rule`` is
+stored as a plain name, so a new rule needs no migration.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, enum_column, utcnow
-from app.vocabulary.alerts import AlertRule, AlertSeverity, AlertState, DeliveryState
+from app.vocabulary.alerts import AlertSeverity, AlertState, DeliveryState
 
 
 class Alert(Base):
@@ -23,7 +24,7 @@ class Alert(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200))
-    rule: Mapped[AlertRule] = mapped_column(enum_column(AlertRule), index=True)
+    rule: Mapped[str] = mapped_column(String(32), index=True)  # a name of the alert rules
     component: Mapped[str] = mapped_column(String(200), index=True)
     severity: Mapped[AlertSeverity] = mapped_column(enum_column(AlertSeverity))
     state: Mapped[AlertState] = mapped_column(enum_column(AlertState), index=True)

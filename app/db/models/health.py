@@ -4,7 +4,9 @@ hourly time-weighted rollups and the incidents they add up to.
 Raw results are kept for a configurable time (30 days); the hourly rollups, which hold the
 seconds each component spent in each status and a latency sketch, keep 90-day uptime
 answerable long after the raw rows are gone. ``slot`` on a sweep is the lease: the first
-process to claim an interval's slot runs that sweep, every other one skips it.
+process to claim an interval's slot runs that sweep, every other one skips it. A ``kind``
+is stored as a plain name, validated by the checks' registry, so a new kind of check needs
+no migration.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, enum_column, utcnow
-from app.vocabulary.health import ComponentKind, ComponentStatus
+from app.vocabulary.health import ComponentStatus
 
 # The pseudo-component whose history is the worst-of status of every sweep.
 OVERALL = "*"
@@ -46,7 +48,7 @@ class HealthResult(Base):
         ForeignKey("health_sweeps.id", ondelete="CASCADE"), index=True
     )
     component: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[ComponentKind] = mapped_column(enum_column(ComponentKind))
+    kind: Mapped[str] = mapped_column(String(32))  # a name of the checks' registry
     status: Mapped[ComponentStatus] = mapped_column(enum_column(ComponentStatus))
     latency_ms: Mapped[float | None]
     message: Mapped[str] = mapped_column(Text)
@@ -60,7 +62,7 @@ class ComponentState(Base):
     __tablename__ = "health_component_states"
 
     component: Mapped[str] = mapped_column(String(100), primary_key=True)
-    kind: Mapped[ComponentKind] = mapped_column(enum_column(ComponentKind))
+    kind: Mapped[str] = mapped_column(String(32))  # a name of the checks' registry
     status: Mapped[ComponentStatus] = mapped_column(enum_column(ComponentStatus))
     since: Mapped[datetime]
     last_checked_at: Mapped[datetime]
@@ -76,7 +78,7 @@ class HealthHour(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     component: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[ComponentKind] = mapped_column(enum_column(ComponentKind))
+    kind: Mapped[str] = mapped_column(String(32))  # a name of the checks' registry
     hour: Mapped[datetime] = mapped_column(index=True)
     healthy_s: Mapped[float] = mapped_column(default=0.0)
     degraded_s: Mapped[float] = mapped_column(default=0.0)
@@ -99,7 +101,7 @@ class HealthIncident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     component: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[ComponentKind] = mapped_column(enum_column(ComponentKind))
+    kind: Mapped[str] = mapped_column(String(32))  # a name of the checks' registry
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None] = mapped_column(index=True)
     message: Mapped[str] = mapped_column(Text, default="")

@@ -34,11 +34,6 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest.hexdigest()}"
 
 
-def invalid_apprise_urls(urls: Sequence[str]) -> list[str]:
-    """The apprise URLs apprise cannot parse, masked."""
-    return [mask_url(url) for url in urls if not apprise.Apprise().add(url)]
-
-
 @dataclass(frozen=True)
 class Channel:
     kind: str  # "webhook" or "apprise"

@@ -155,7 +155,7 @@ class AlertDesk:
             ends_at=data.ends_at,
             recurrence=data.recurrence.model_dump(mode="json") if data.recurrence else None,
             components=data.components,
-            rules=[rule.value for rule in data.rules],
+            rules=list(data.rules),
             created_by=actor.id,
             created_at=self.clock(),
         )

@@ -16,7 +16,7 @@ from sqlalchemy import or_, select, update
 
 from app.db.base import utcnow
 from app.db.models import AlertDelivery
-from app.db.store import Store
+from app.db.store import Store, is_outage
 from app.services.alerts.channels import Channels, DeliveryError
 from app.vocabulary.alerts import DeliveryState
 
@@ -51,11 +51,15 @@ class Dispatcher:
         return len(claimed)
 
     async def run(self, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
-        """Delivers until ``stop`` is set, whatever the store or the channels do."""
+        """Delivers until ``stop`` is set through store outages and failing channels; a bug
+        raises, for the supervisor to log and restart."""
         while not stop.is_set():
             try:
                 await self.deliver_due()
-            except Exception as error:  # the store away: try again next round
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                # The store is away: the deliveries wait in it for a later round.
                 logger.warning("notification round skipped: %s", type(error).__name__)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)

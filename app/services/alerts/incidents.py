@@ -62,7 +62,7 @@ class IncidentLoop:
                 title=f"Incident: {alert.component} is down"[:200],
                 description=(
                     f"{alert.message}.\n\nRaised by Watchkeeper at {raised} UTC by rule "
-                    f"`{alert.rule.value}` (alert {alert.id}).\n\nFigures: {figures}"
+                    f"`{alert.rule}` (alert {alert.id}).\n\nFigures: {figures}"
                 ),
                 issue_type=IssueType.INCIDENT,
                 priority=Priority.CRITICAL,

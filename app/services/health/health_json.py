@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.schemas.health import Sweep
+from app.services.health.checks.registry import component_type
 from app.vocabulary.health import ComponentKind, ComponentStatus
 
 HEALTH_JSON = "application/health+json"
@@ -15,13 +16,6 @@ _STATUS = {
     ComponentStatus.DEGRADED: "warn",
     ComponentStatus.UNKNOWN: "warn",
     ComponentStatus.UNHEALTHY: "fail",
-}
-_COMPONENT_TYPE = {
-    ComponentKind.SYSTEM: "system",
-    ComponentKind.DATABASE: "datastore",
-    ComponentKind.MONGODB: "datastore",
-    ComponentKind.REDIS: "datastore",
-    ComponentKind.HTTP: "component",
 }
 _SYSTEM_MEASUREMENTS = (
     ("cpu:utilization", "cpu_percent", "percent"),
@@ -38,7 +32,7 @@ def health_json(sweep: Sweep, *, version: str) -> dict[str, Any]:
     for result in sweep.components:
         entry: dict[str, Any] = {
             "componentId": result.name,
-            "componentType": _COMPONENT_TYPE[result.kind],
+            "componentType": component_type(result.kind),
             "observedValue": result.latency_ms,
             "observedUnit": "ms",
             "status": _STATUS[result.status],
@@ -70,6 +64,6 @@ def health_json(sweep: Sweep, *, version: str) -> dict[str, Any]:
 
 def _system_status(sweep: Sweep) -> ComponentStatus:
     return next(
-        (r.status for r in sweep.components if r.kind is ComponentKind.SYSTEM),
+        (r.status for r in sweep.components if r.kind == ComponentKind.SYSTEM),
         ComponentStatus.UNKNOWN,
     )

@@ -32,7 +32,7 @@ class Observation:
     """One component's status at one moment, as the accounting sees it."""
 
     component: str
-    kind: ComponentKind
+    kind: str
     status: ComponentStatus
     at: datetime
     latency_ms: float | None
@@ -168,7 +168,7 @@ class HealthLedger:
             hour = await self._hour(state.component, state.kind, hour_start)
             setattr(hour, column, getattr(hour, column) + seconds)
 
-    async def _hour(self, component: str, kind: ComponentKind, start: datetime) -> HealthHour:
+    async def _hour(self, component: str, kind: str, start: datetime) -> HealthHour:
         key = (component, start)
         if key not in self._hours:
             found = await self.session.scalar(

@@ -3,7 +3,9 @@
 Slots are ``floor(unix time / interval)``: every process sharing a store computes the same
 ones, so the slot claim in the store elects one writer per interval, and a slow sweep never
 pushes the schedule (the next sweep starts at the next slot's boundary, not "interval after
-the last one finished"). Stopping waits for the sweep in flight.
+the last one finished"). Stopping waits for the sweep in flight. The monitor rides out store
+outages itself; any other error is a bug and ends the loop, for the supervisor to log and
+restart.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from app.db.store import is_outage
 from app.schemas.health import CollectedSweep
 from app.services.health.system_monitor import SystemMonitor
 
@@ -33,11 +36,7 @@ async def run_loop(
     sweeps = 0
     while not stop.is_set():
         slot = int(time.time() // interval)
-        try:
-            collected = await monitor.collect(source=source, slot=slot)
-        except Exception:  # a bug of ours must not end monitoring
-            logger.exception("sweep of slot %s failed", slot)
-            collected = None
+        collected = await monitor.collect(source=source, slot=slot)
         if collected is not None:
             sweeps += 1
             if on_sweep is not None:
@@ -56,7 +55,11 @@ async def _housekeeping(monitor: SystemMonitor) -> None:
     try:
         removed = await monitor.housekeeping()
     except Exception as error:
-        logger.warning("history clean-up skipped: %s", type(error).__name__)
+        if not is_outage(error):
+            raise
+        logger.warning(
+            "history clean-up skipped, the store is unavailable: %s", type(error).__name__
+        )
         return
     if removed:
         logger.info("deleted %d expired sweeps", removed)

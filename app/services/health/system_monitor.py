@@ -26,8 +26,11 @@ from app.db.base import utcnow
 from app.db.models import HealthSweep
 from app.db.store import Store, is_outage
 from app.schemas.health import CollectedSweep, HealthReport, Sweep, SystemSummary
-from app.schemas.targets import DatabaseTarget, SystemTarget, TargetConfig
+from app.schemas.targets import Target
 from app.services.health.checks import CheckContext, run_checks
+from app.services.health.checks.registry import parse_targets
+from app.services.health.checks.sql import DatabaseTarget
+from app.services.health.checks.system import SystemTarget
 from app.services.health.history import HealthLedger, InMaintenance, prune
 from app.services.health.trends import HealthTrendQuery
 from app.services.health.windows import config_windows, covering, open_windows
@@ -45,9 +48,10 @@ class SweepObserver(Protocol):
     def __call__(self, session: AsyncSession, sweep: Sweep) -> Awaitable[None]: ...
 
 
-def monitored_targets(settings: Settings) -> list[TargetConfig]:
-    """The configured targets, with the host and Watchkeeper's own store always included."""
-    targets = list(settings.targets)
+def monitored_targets(settings: Settings) -> list[Target]:
+    """The configured targets, with the host and Watchkeeper's own store always included;
+    ConfigurationError names the target and field of a mistake."""
+    targets = parse_targets(settings.targets)
     names = {target.name for target in targets}
     if not any(isinstance(target, SystemTarget) for target in targets):
         targets.insert(0, SystemTarget(kind=ComponentKind.SYSTEM, name=SYSTEM_COMPONENT))
@@ -62,7 +66,7 @@ def monitored_targets(settings: Settings) -> list[TargetConfig]:
 def system_summary(results: Sequence[CheckResult]) -> SystemSummary | None:
     """The host's headline figures, from the system check's details."""
     for result in results:
-        if result.kind is ComponentKind.SYSTEM and "cpu_percent" in result.details:
+        if result.kind == ComponentKind.SYSTEM and "cpu_percent" in result.details:
             details = result.details
             return SystemSummary(
                 cpu_percent=details["cpu_percent"],

@@ -21,7 +21,7 @@ from app.db.models import ComponentState, HealthHour, HealthIncident
 from app.db.models.health import OVERALL
 from app.schemas.health import ComponentTrend, HealthTrend, Incident
 from app.services.health.history import InMaintenance
-from app.vocabulary.health import ComponentKind, ComponentStatus
+from app.vocabulary.health import ComponentStatus
 from app.vocabulary.sketch import QuantileSketch
 
 _SUMMED = (
@@ -121,7 +121,7 @@ class HealthTrendQuery:
         """The window's figures, overall and per component."""
         whole: dict[str, Tally] = defaultdict(Tally)
         halves: dict[str, tuple[Tally, Tally]] = defaultdict(lambda: (Tally(), Tally()))
-        kinds: dict[str, ComponentKind] = {}
+        kinds: dict[str, str] = {}
         # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
         # as objects within a request); only the latency sketches come back one per hour.
         in_window = (HealthHour.hour >= self.start, HealthHour.hour <= self.now)
@@ -211,7 +211,7 @@ class HealthTrendQuery:
         return found
 
     def _trend(
-        self, name: str, kind: ComponentKind | None, tally: Tally, incidents: Sequence[Incident]
+        self, name: str, kind: str | None, tally: Tally, incidents: Sequence[Incident]
     ) -> ComponentTrend:
         window_s = (self.now - self.start).total_seconds()
         seen = sum(tally.seconds.values()) + tally.maintenance_s

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import MaintenanceWindow
 from app.schemas.alerts import MaintenanceWindowCreate, Recurrence
-from app.vocabulary.alerts import AlertRule
+from app.vocabulary.alerts import RuleName, rule_name
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Window:
     ends_at: datetime | None
     recurrence: Recurrence | None
     components: tuple[str, ...]
-    rules: tuple[AlertRule, ...]
+    rules: tuple[RuleName, ...]
     ended_at: datetime | None = None
 
     def is_open(self, now: datetime) -> bool:
@@ -37,7 +37,7 @@ class Window:
         assert self.starts_at is not None and self.ends_at is not None
         return self.starts_at <= now < self.ends_at
 
-    def covers(self, component: str, rule: AlertRule | None, now: datetime) -> bool:
+    def covers(self, component: str, rule: RuleName | None, now: datetime) -> bool:
         """Open now, and about this component and this rule (empty lists mean all)."""
         if not self.is_open(now):
             return False
@@ -60,7 +60,7 @@ def _recurring_open(recurrence: Recurrence, now: datetime) -> bool:
 
 
 def covering(
-    windows: Sequence[Window], component: str, rule: AlertRule | None, now: datetime
+    windows: Sequence[Window], component: str, rule: RuleName | None, now: datetime
 ) -> Window | None:
     """The first window that silences ``rule`` on ``component`` now, if any."""
     return next((w for w in windows if w.covers(component, rule, now)), None)
@@ -85,7 +85,7 @@ def stored_window(row: MaintenanceWindow) -> Window:
         row.ends_at,
         recurrence,
         tuple(row.components),
-        tuple(AlertRule(rule) for rule in row.rules),
+        tuple(rule_name(rule) for rule in row.rules),
         row.ended_at,
     )
 

@@ -13,15 +13,24 @@ from typing import Final
 
 from app.schemas.performance import (
     Bottleneck,
-    BottleneckKind,
+    CapacityExhaustion,
+    HighErrorRate,
+    HighVariance,
     Recommendation,
     RecommendationCategory,
+    Regression,
+    ResourceSaturation,
+    SlowDependency,
+    SlowEndpoint,
 )
 from app.vocabulary.health import ComponentKind
 
 # A read route serving at least this many requests a minute is worth a cache.
 HOT_REQUESTS_PER_MINUTE: Final = 1.0
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
+# How instants appear in the advice: to the minute, or the day of a forecast.
+MINUTE: Final = "%Y-%m-%d %H:%M UTC"
+DAY: Final = "%Y-%m-%d"
 
 Advice = tuple[RecommendationCategory, str, str]
 
@@ -43,7 +52,7 @@ def recommend(bottlenecks: list[Bottleneck], *, pool_size: int) -> list[Recommen
                     "metric": bottleneck.metric,
                     "value": bottleneck.value,
                     "threshold": bottleneck.threshold,
-                    **bottleneck.evidence,
+                    **bottleneck.evidence.model_dump(mode="json"),
                 },
             )
         )
@@ -51,100 +60,98 @@ def recommend(bottlenecks: list[Bottleneck], *, pool_size: int) -> list[Recommen
 
 
 def _advice(b: Bottleneck, pool_size: int) -> Advice:
-    e = b.evidence
-    match b.kind:
-        case BottleneckKind.SLOW_ENDPOINT:
+    match b:
+        case SlowEndpoint():
             return _slow_endpoint(b)
-        case BottleneckKind.HIGH_VARIANCE:
+        case HighVariance(evidence=e):
             return (
                 RecommendationCategory.ASYNC,
                 f"Take the long tail of {b.target} off the request path",
-                f"{b.target}: p99 {e['p99_ms']:.0f} ms is {b.value:.1f} times its median "
-                f"{e['median_ms']:.0f} ms over {e['requests']} requests. Some calls do far more "
+                f"{b.target}: p99 {e.p99_ms:.0f} ms is {b.value:.1f} times its median "
+                f"{e.median_ms:.0f} ms over {e.requests} requests. Some calls do far more "
                 "work than others: run that work in a background job (answer 202 with a job "
                 "id) or bound it with a timeout and pagination.",
             )
-        case BottleneckKind.HIGH_ERROR_RATE:
+        case HighErrorRate(evidence=e):
             return (
                 RecommendationCategory.ERRORS,
                 f"Fix the server errors of {b.target}",
-                f"{b.target} failed {e['server_errors']} of {e['requests']} requests with a 5xx "
+                f"{b.target} failed {e.server_errors} of {e.requests} requests with a 5xx "
                 f"({b.value:.1%}, threshold {b.threshold:.1%}). Look up the failing requests' "
                 "ids in the access log and fix or guard the failing call.",
             )
-        case BottleneckKind.REGRESSION if b.metric == "error_rate":
+        case Regression(evidence=e) if e.metric == "error_rate":
             return (
                 RecommendationCategory.ERRORS,
-                f"Find what made {b.target} fail more since {e['recent_since'][:16]}",
-                f"The 5xx share of {b.target} rose from {e['baseline']:.1%} to "
-                f"{e['recent']:.1%} ({e['recent_requests']} recent requests against "
-                f"{e['baseline_requests']}, p = {e['p_value']:.1g}). Review what was deployed "
+                f"Find what made {b.target} fail more since {e.recent_since:{MINUTE}}",
+                f"The 5xx share of {b.target} rose from {e.baseline:.1%} to "
+                f"{e.recent:.1%} ({e.recent_requests} recent requests against "
+                f"{e.baseline_requests}, p = {e.p_value:.1g}). Review what was deployed "
                 "or changed upstream around then, and roll it back if it cannot be fixed fast.",
             )
-        case BottleneckKind.REGRESSION:
+        case Regression(evidence=e):
             return (
                 RecommendationCategory.DATABASE,
-                f"Find what slowed {b.target} down since {e['recent_since'][:16]}",
-                f"The {b.metric.removesuffix('_ms')} of {b.target} went from "
-                f"{e['baseline']:.0f} ms to {e['recent']:.0f} ms ({e['ratio']:.1f} times, "
-                f"{e['recent_requests']} recent requests, p = {e['p_value']:.1g}). "
+                f"Find what slowed {b.target} down since {e.recent_since:{MINUTE}}",
+                f"The {e.metric.removesuffix('_ms')} of {b.target} went from "
+                f"{e.baseline:.0f} ms to {e.recent:.0f} ms ({e.ratio:.1f} times, "
+                f"{e.recent_requests} recent requests, p = {e.p_value:.1g}). "
                 "A new or changed query is the usual cause: compare its query plans before "
                 "and after, and look for a missing index or a query run per item.",
             )
-        case BottleneckKind.RESOURCE if b.target == "disk":
+        case ResourceSaturation(evidence=e) if e.resource == "disk":
             return (
                 RecommendationCategory.CAPACITY,
                 "Free or add disk space",
-                f"Disk use stayed at {e['mean_percent']:.1f}% (peak {e['peak_percent']:.1f}%) for "
-                f"{e['minutes']:.0f} minutes, over the {b.threshold:.0f}% threshold. Extend the "
+                f"Disk use stayed at {e.mean_percent:.1f}% (peak {e.peak_percent:.1f}%) for "
+                f"{e.minutes:.0f} minutes, over the {b.threshold:.0f}% threshold. Extend the "
                 "volume or shorten the retention of logs and history.",
             )
-        case BottleneckKind.RESOURCE:
+        case ResourceSaturation(evidence=e):
             return (
                 RecommendationCategory.SCALING,
                 f"Add {b.target} capacity",
-                f"{b.target.upper()} stayed at {e['mean_percent']:.1f}% on average (peak "
-                f"{e['peak_percent']:.1f}%) for {e['minutes']:.0f} minutes from "
-                f"{e['started_at'][:16]}, over the {b.threshold:.0f}% threshold. Add a worker or "
-                "a replica, or move to a larger instance.",
+                f"{b.target.upper()} stayed at {e.mean_percent:.1f}% on average (peak "
+                f"{e.peak_percent:.1f}%) for {e.minutes:.0f} minutes from "
+                f"{e.started_at:{MINUTE}}, over the {b.threshold:.0f}% threshold. Add a worker "
+                "or a replica, or move to a larger instance.",
             )
-        case BottleneckKind.CAPACITY:
+        case CapacityExhaustion(evidence=e):
             return (
                 RecommendationCategory.CAPACITY,
-                f"Plan {b.target} before it runs out around {e['full_at'][:10]}",
-                f"{b.target.capitalize()} use is {e['percent_now']:.1f}% and grows "
-                f"{e['growth_per_day']:.2f} points a day (r² {e['r_squared']:.2f} over "
-                f"{e['samples']} samples): full in {e['days_to_full']:.1f} days. "
+                f"Plan {b.target} before it runs out around {e.full_at:{DAY}}",
+                f"{b.target.capitalize()} use is {e.percent_now:.1f}% and grows "
+                f"{e.growth_per_day:.2f} points a day (r² {e.r_squared:.2f} over "
+                f"{e.samples} samples): full in {e.days_to_full:.1f} days. "
                 + (
                     "Extend the volume or shorten retention."
-                    if b.target == "disk"
+                    if e.resource == "disk"
                     else "Look for a leak, or add memory."
                 ),
             )
-        case BottleneckKind.DEPENDENCY:
+        case SlowDependency():
             return _dependency(b, pool_size)
-    raise AssertionError(f"no advice for {b.kind}")
 
 
-def _slow_endpoint(b: Bottleneck) -> Advice:
+def _slow_endpoint(b: SlowEndpoint) -> Advice:
     e = b.evidence
     figures = (
-        f"{b.target} takes {e['p95_ms']:.0f} ms at p95 and {e['median_ms']:.0f} ms at the "
-        f"median over {e['requests']} requests ({e['requests_per_minute']:.2f} a minute)"
+        f"{b.target} takes {e.p95_ms:.0f} ms at p95 and {e.median_ms:.0f} ms at the "
+        f"median over {e.requests} requests ({e.requests_per_minute:.2f} a minute)"
     )
-    if e["method"] not in READ_METHODS:
+    if e.method not in READ_METHODS:
         return (
             RecommendationCategory.ASYNC,
             f"Move the heavy work of {b.target} to a background job",
             f"{figures}. Accept the request, queue the work and answer 202 with a job id to "
             "poll, so callers and workers are not held for seconds.",
         )
-    if e["requests_per_minute"] >= HOT_REQUESTS_PER_MINUTE:
+    if (e.requests_per_minute or 0.0) >= HOT_REQUESTS_PER_MINUTE:
         return (
             RecommendationCategory.CACHING,
             f"Cache the responses of {b.target}",
             f"{figures}. It only reads and is called often: a cache with even a short expiry "
-            f"(or ETag revalidation) would spare most of its {e['total_time_s']:.0f} s of "
+            f"(or ETag revalidation) would spare most of its {e.total_time_s:.0f} s of "
             "serving time.",
         )
     return (
@@ -155,21 +162,20 @@ def _slow_endpoint(b: Bottleneck) -> Advice:
     )
 
 
-def _dependency(b: Bottleneck, pool_size: int) -> Advice:
+def _dependency(b: SlowDependency, pool_size: int) -> Advice:
     e = b.evidence
     figures = (
-        f"{b.target} answers checks in {e['latency_p95_ms']:.0f} ms at p95 (average "
-        f"{e['latency_avg_ms']:.0f} ms over {e['checks']} checks, {e['failures']} failed)"
+        f"{b.target} answers checks in {e.latency_p95_ms:.0f} ms at p95 (average "
+        f"{e.latency_avg_ms:.0f} ms over {e.checks} checks, {e.failures} failed)"
     )
-    kind = ComponentKind(e["kind"])
-    if kind in (ComponentKind.DATABASE, ComponentKind.MONGODB):
+    if e.kind in (ComponentKind.DATABASE, ComponentKind.MONGODB):
         return (
             RecommendationCategory.DATABASE,
             f"Relieve the database {b.target}",
             f"{figures}. Check its load and slow-query log; if the connection pool "
             f"(database_pool_size {pool_size}) is saturated, raise it or shorten transactions.",
         )
-    if kind is ComponentKind.REDIS:
+    if e.kind == ComponentKind.REDIS:
         return (
             RecommendationCategory.SCALING,
             f"Scale the Redis server {b.target}",

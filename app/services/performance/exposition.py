@@ -1,5 +1,6 @@
-"""``GET /metrics``: this process's request counts and latency histograms, and the last
-health status of every component, in the Prometheus text format.
+"""``GET /metrics``: this process's request counts and latency histograms, the last
+health status of every component, and the crashes of its background tasks, in the
+Prometheus text format.
 
 Request counters grow as minutes are flushed to the store (every few seconds, once their
 minute is complete), so they are cumulative per process and never count a request twice;
@@ -15,7 +16,7 @@ import itertools
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -136,6 +137,18 @@ async def component_families(session: AsyncSession) -> list[Metric]:
     return [status, up, latency]
 
 
+def task_failure_family(failures: Mapping[str, int]) -> Metric:
+    """How often each supervised background task has crashed since the process started."""
+    family = CounterMetricFamily(
+        "watchkeeper_task_failures",
+        "Crashes of each background task since the process started.",
+        labels=("task",),
+    )
+    for task, count in sorted(failures.items()):
+        family.add_metric((task,), count)
+    return family
+
+
 class _Collected:
     """A collector over families built beforehand (the store read is async, collect is not)."""
 
@@ -146,9 +159,15 @@ class _Collected:
         yield from self._families
 
 
-async def exposition(session: AsyncSession, totals: RequestTotals) -> bytes:
+async def exposition(
+    session: AsyncSession, totals: RequestTotals, task_failures: Mapping[str, int]
+) -> bytes:
     """The text exposition of every family."""
     registry = CollectorRegistry(auto_describe=False)
-    families = [*totals.families(), *await component_families(session)]
+    families = [
+        *totals.families(),
+        *await component_families(session),
+        task_failure_family(task_failures),
+    ]
     registry.register(_Collected(families))
     return generate_latest(registry)

@@ -5,7 +5,9 @@ the complete minutes and inserts them in one transaction. When the store refuses
 buckets go back into the recorder (whose bound caps memory) and the next round retries;
 a bucket is written by exactly one successful transaction, so nothing is lost or counted
 twice. Every few minutes the same task rolls complete hours up and prunes expired rows.
-On shutdown everything still held, the current minute included, is flushed.
+Any other error is a bug: it ends :meth:`~MetricsFlusher.run` (the buckets still go back)
+for the supervisor to log and restart. On shutdown :meth:`~MetricsFlusher.shutdown`
+flushes everything still held, the current minute included.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Final
 
 from app.core.config import Settings
 from app.db.base import utcnow
-from app.db.store import Store
+from app.db.store import Store, is_outage
 from app.services.performance import storage
 from app.services.performance.exposition import RequestTotals
 from app.services.performance.recorder import MinuteBucket, RequestRecorder
@@ -115,7 +117,7 @@ class MetricsFlusher:
                 return touched
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Flushes every ``flush_seconds`` until ``stop`` is set, then flushes everything."""
+        """Flushes every ``flush_seconds`` until ``stop`` is set; raises what is no outage."""
         last_maintained: datetime | None = None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -128,14 +130,16 @@ class MetricsFlusher:
                 if last_maintained is None or now - last_maintained >= MAINTAIN_EVERY:
                     await self.maintain()
                     last_maintained = now
-            except Exception as error:  # the store is away: keep the buckets, try again
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                # The store is away: the buckets are back in the recorder for the next round.
                 self.failed_flushes += 1
                 logger.warning(
                     "request metrics not stored (%d buckets held): %s",
                     self.recorder.pending_buckets,
                     type(error).__name__,
                 )
-        await self.shutdown()
 
     async def shutdown(self) -> None:
         """Final flush of every bucket held, current minute included; logs what is lost."""
@@ -144,7 +148,10 @@ class MetricsFlusher:
         except Exception as error:
             lost = sum(b.count for b in self.recorder.drain(final=True))
             logger.error(
-                "request metrics of %d requests lost at shutdown: %s", lost, type(error).__name__
+                "request metrics of %d requests lost at shutdown: %s",
+                lost,
+                type(error).__name__,
+                exc_info=not is_outage(error),  # a bug comes with its traceback
             )
 
 

@@ -6,7 +6,8 @@ Every answer is computed from the stored per-minute and hourly rows (see
 Windows are whole hours up to now, the current hour included as far as it has gone, like
 the health trend. The rules are pure functions in ``performance/detectors.py``,
 ``performance/resources.py`` and ``performance/advice.py``; this class fetches, windows
-and assembles.
+and assembles. Targets are the configured :class:`Objectives`, limits the
+:class:`Thresholds`; the constants below only say over which windows things are measured.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.hours import HOUR, hour_ceil, hour_floor
 from app.schemas.issues import StatisticsQuery
+from app.schemas.objectives import Objectives
 from app.schemas.performance import (
     Bottleneck,
     BottleneckReport,
     EndpointFigures,
     EndpointTrend,
+    MeasurementWindow,
     PerformanceAnalysis,
     PerformanceTrends,
     PeriodFigures,
@@ -32,30 +35,26 @@ from app.schemas.performance import (
     SloCriterion,
     SloReport,
     TrendPeriod,
-    Window,
 )
 from app.services.health.trends import HealthTrendQuery
 from app.services.issues.sla import ResolutionTargets
 from app.services.issues.statistics import IssueStatisticsQuery
 from app.services.performance import advice, detectors, resources
-from app.services.performance.detectors import Thresholds
 from app.services.performance.figures import (
-    SLO_SHARE,
-    SLO_TARGET_MS,
     Endpoint,
-    Tally,
+    RequestAggregate,
     merged,
+    read_aggregates,
     read_segments,
-    read_tallies,
 )
+from app.services.performance.thresholds import Thresholds
 
 PERIODS: Final = {
     TrendPeriod.WEEK: (timedelta(days=7), 8),
     TrendPeriod.QUARTER: (timedelta(days=91), 4),
 }
-IMPROVEMENT_TARGET: Final = 0.10
-UPTIME_TARGET: Final = 99.9
-RESOLUTION_TARGET_HOURS: Final = 48.0
+# The success criteria are judged over the last 30 days (uptime, latency), over the issues
+# of the last 90 days (resolution), and quarter against quarter (improvement).
 SLO_WINDOW: Final = timedelta(days=30)
 ISSUE_WINDOW: Final = timedelta(days=90)
 # Regressions compare the last day of the window (6 h for a one-day window) to the rest.
@@ -75,8 +74,10 @@ CHANGED: Final = (
 )
 
 
-def _window(start: datetime, end: datetime) -> Window:
-    return Window(start=start, end=end, hours=round((end - start).total_seconds() / 3600, 3))
+def _window(start: datetime, end: datetime) -> MeasurementWindow:
+    return MeasurementWindow(
+        start=start, end=end, hours=round((end - start).total_seconds() / 3600, 3)
+    )
 
 
 def last_hours(now: datetime, hours: int) -> tuple[datetime, datetime]:
@@ -95,20 +96,20 @@ def _change(now: float | None, before: float | None) -> float | None:
 
 
 def figures(
-    tally: Tally, *, minutes: float, total_ms: float, before: RequestFigures | None
+    aggregate: RequestAggregate, *, minutes: float, total_ms: float, before: RequestFigures | None
 ) -> RequestFigures:
-    """The analysis figures of one tally, with the change against ``before``."""
+    """The analysis figures of one aggregate, with the change against ``before``."""
     found: dict[str, float | None] = {
-        "requests": tally.requests,
-        "requests_per_minute": round(tally.requests / minutes, 4) if minutes else 0.0,
-        "avg_ms": tally.avg_ms,
-        "median_ms": tally.quantile(0.5),
-        "p95_ms": tally.quantile(0.95),
-        "p99_ms": tally.quantile(0.99),
-        "max_ms": round(tally.max_ms, 3) if tally.requests else None,
-        "error_rate": _ratio(tally.server_errors, tally.requests),
-        "client_error_rate": _ratio(tally.client_errors, tally.requests),
-        "share_of_time": _ratio(tally.sum_ms, total_ms),
+        "requests": aggregate.requests,
+        "requests_per_minute": round(aggregate.requests / minutes, 4) if minutes else 0.0,
+        "avg_ms": aggregate.avg_ms,
+        "median_ms": aggregate.quantile(0.5),
+        "p95_ms": aggregate.quantile(0.95),
+        "p99_ms": aggregate.quantile(0.99),
+        "max_ms": round(aggregate.max_ms, 3) if aggregate.requests else None,
+        "error_rate": _ratio(aggregate.server_errors, aggregate.requests),
+        "client_error_rate": _ratio(aggregate.client_errors, aggregate.requests),
+        "share_of_time": _ratio(aggregate.sum_ms, total_ms),
     }
     change = {name: _change(found[name], getattr(before, name, None)) for name in CHANGED}
     return RequestFigures.model_validate({**found, "change": change})
@@ -122,12 +123,14 @@ class PerformanceAnalyzer:
         session: AsyncSession,
         *,
         now: datetime,
+        objectives: Objectives,
         thresholds: Thresholds,
         pool_size: int,
         resolution_targets: ResolutionTargets,
     ) -> None:
         self.session = session
         self.now = now
+        self.objectives = objectives
         self.thresholds = thresholds
         self.pool_size = pool_size
         self.resolution_targets = resolution_targets
@@ -143,14 +146,14 @@ class PerformanceAnalyzer:
             overall_before, minutes=hours * 60, total_ms=overall_before.sum_ms, before=None
         )
         endpoints = []
-        for endpoint, tally in current.items():
+        for endpoint, aggregate in current.items():
             earlier = previous.get(endpoint)
             before = (
                 figures(earlier, minutes=hours * 60, total_ms=overall_before.sum_ms, before=None)
                 if earlier
                 else None
             )
-            now = figures(tally, minutes=minutes, total_ms=overall_now.sum_ms, before=before)
+            now = figures(aggregate, minutes=minutes, total_ms=overall_now.sum_ms, before=before)
             endpoints.append(
                 EndpointFigures(method=endpoint[0], route=endpoint[1], **now.model_dump())
             )
@@ -171,15 +174,15 @@ class PerformanceAnalyzer:
             ),
         )
 
-    @staticmethod
-    def _response_time_slo(tally: Tally) -> ResponseTimeSlo:
-        share = tally.within_slo
+    def _response_time_slo(self, aggregate: RequestAggregate) -> ResponseTimeSlo:
+        objectives = self.objectives
+        share = aggregate.share_within(objectives.latency_ms)
         return ResponseTimeSlo(
-            target_ms=SLO_TARGET_MS,
-            target_share=SLO_SHARE,
+            target_ms=objectives.latency_ms,
+            target_share=objectives.latency_share,
             share_within_target=None if share is None else round(share, 6),
-            p95_ms=tally.quantile(0.95),
-            met=None if share is None else share >= SLO_SHARE,
+            p95_ms=aggregate.quantile(0.95),
+            met=None if share is None else share >= objectives.latency_share,
         )
 
     async def bottlenecks(self, days: int) -> BottleneckReport:
@@ -205,7 +208,7 @@ class PerformanceAnalyzer:
             for endpoint in baseline.keys() | recent.keys()
         }
         minutes = (end - start).total_seconds() / 60
-        samples = await resources.read_samples(self.session, start, end)
+        samples = await resources.read_host_samples(self.session, start, end)
         found = [
             *detectors.endpoint_bottlenecks(whole, self.thresholds, minutes=minutes),
             *detectors.regressions(baseline, recent, self.thresholds, recent_since=recent_since),
@@ -232,10 +235,11 @@ class PerformanceAnalyzer:
     async def trends(self, period: TrendPeriod) -> PerformanceTrends:
         """Per-period figures, overall and per endpoint, with the improvement between them."""
         length, count = PERIODS[period]
-        bounds, tallies = await self._periods(length, count)
-        overall = _trend([merged(t.values()) for t in tallies], bounds)
-        endpoints = sorted({e for t in tallies for e in t})
+        bounds, per_period = await self._periods(length, count)
+        overall = _trend([merged(p.values()) for p in per_period], bounds)
+        endpoints = sorted({e for p in per_period for e in p})
         improvement = overall[-1].p95_improvement
+        target = self._improvement_target
         return PerformanceTrends(
             period=period,
             overall=overall,
@@ -243,14 +247,16 @@ class PerformanceAnalyzer:
                 EndpointTrend(
                     method=method,
                     route=route,
-                    periods=_trend([t.get((method, route), Tally()) for t in tallies], bounds),
+                    periods=_trend(
+                        [p.get((method, route), RequestAggregate()) for p in per_period], bounds
+                    ),
                 )
                 for method, route in endpoints
             ],
             improvement=improvement,
-            improvement_target=IMPROVEMENT_TARGET,
+            improvement_target=target,
             target_met=(
-                improvement > IMPROVEMENT_TARGET
+                improvement > target
                 if period is TrendPeriod.QUARTER and improvement is not None
                 else None
             ),
@@ -259,10 +265,15 @@ class PerformanceAnalyzer:
             else ("The improvement needs requests in both of the last two periods."),
         )
 
+    @property
+    def _improvement_target(self) -> float:
+        """The quarterly improvement objective as a share (0.1 for 10%)."""
+        return self.objectives.quarterly_improvement_percent / 100
+
     async def _periods(
         self, length: timedelta, count: int
-    ) -> tuple[list[tuple[datetime, datetime]], list[dict[Endpoint, Tally]]]:
-        """``count`` periods of ``length`` ending now, oldest first, and their tallies."""
+    ) -> tuple[list[tuple[datetime, datetime]], list[dict[Endpoint, RequestAggregate]]]:
+        """``count`` periods of ``length`` ending now, oldest first, and their aggregates."""
         first = hour_ceil(self.now) - count * length
         bounds = [
             (first + i * length, min(first + (i + 1) * length, self.now)) for i in range(count)
@@ -286,6 +297,7 @@ class PerformanceAnalyzer:
         )
 
     async def _uptime(self) -> SloCriterion:
+        target = self.objectives.availability_percent
         hours = int(SLO_WINDOW / HOUR)
         trend = await HealthTrendQuery(
             self.session, hours=hours, now=self.now, max_gap=self.thresholds.max_gap
@@ -293,13 +305,13 @@ class PerformanceAnalyzer:
         uptime = trend.uptime_percent
         return SloCriterion(
             name="uptime",
-            description="System uptime > 99.9%",
-            target=UPTIME_TARGET,
+            description=f"System uptime > {target:g}%",
+            target=target,
             unit="percent",
             comparison=">",
             measured=uptime,
             window=_window(trend.window_start, trend.window_end),
-            met=None if uptime is None else uptime > UPTIME_TARGET,
+            met=None if uptime is None else uptime > target,
             detail=(
                 "time-weighted share of the monitored time the service was healthy or degraded"
                 if uptime is not None
@@ -308,26 +320,32 @@ class PerformanceAnalyzer:
         )
 
     async def _response_time(self) -> SloCriterion:
+        objectives = self.objectives
+        label, share = objectives.latency_quantile_label, objectives.latency_share
         start, end = last_hours(self.now, int(SLO_WINDOW / HOUR))
-        tally = merged((await read_tallies(self.session, start, end)).values())
-        slo = self._response_time_slo(tally)
+        aggregate = merged((await read_aggregates(self.session, start, end)).values())
+        slo = self._response_time_slo(aggregate)
         return SloCriterion(
             name="response_time",
-            description="Response time < 2 s for 95% of requests",
-            target=SLO_TARGET_MS,
-            unit="ms (p95)",
+            description=(
+                f"Response time < {objectives.latency_ms:g} ms for {share * 100:g}% of requests"
+            ),
+            target=objectives.latency_ms,
+            unit=f"ms ({label})",
             comparison="<",
-            measured=slo.p95_ms,
+            measured=aggregate.quantile(share),
             window=_window(start, end),
             met=slo.met,
             detail=(
-                f"{slo.share_within_target:.2%} of {tally.requests} requests took at most 2 s"
+                f"{slo.share_within_target:.2%} of {aggregate.requests} requests took at most "
+                f"{objectives.latency_ms:g} ms"
                 if slo.share_within_target is not None
                 else "no requests recorded in the window"
             ),
         )
 
     async def _resolution(self) -> SloCriterion:
+        target = self.objectives.resolution_hours
         start = self.now - ISSUE_WINDOW
         statistics = await IssueStatisticsQuery(
             self.session,
@@ -338,13 +356,13 @@ class PerformanceAnalyzer:
         durations = statistics.time_to_resolution_hours
         return SloCriterion(
             name="issue_resolution",
-            description="Issue resolution time < 48 hours",
-            target=RESOLUTION_TARGET_HOURS,
+            description=f"Issue resolution time < {target:g} hours",
+            target=target,
             unit="hours (median)",
             comparison="<",
             measured=durations.median,
             window=_window(start, self.now),
-            met=None if durations.median is None else durations.median < RESOLUTION_TARGET_HOURS,
+            met=None if durations.median is None else durations.median < target,
             detail=(
                 f"median of {durations.count} issues created in the window and resolved "
                 f"(average {durations.avg} h, p90 {durations.p90} h), pauses excluded"
@@ -354,19 +372,20 @@ class PerformanceAnalyzer:
         )
 
     async def _improvement(self) -> SloCriterion:
+        target = self._improvement_target
         length, _ = PERIODS[TrendPeriod.QUARTER]
-        bounds, tallies = await self._periods(length, 2)
-        overall = _trend([merged(t.values()) for t in tallies], bounds)
+        bounds, per_period = await self._periods(length, 2)
+        overall = _trend([merged(p.values()) for p in per_period], bounds)
         improvement = overall[-1].p95_improvement
         return SloCriterion(
             name="quarterly_improvement",
-            description="Performance improvements > 10% quarterly",
-            target=IMPROVEMENT_TARGET * 100,
+            description=f"Performance improvements > {target * 100:g}% quarterly",
+            target=self.objectives.quarterly_improvement_percent,
             unit="percent (p95 reduction)",
             comparison=">",
             measured=None if improvement is None else round(improvement * 100, 2),
             window=_window(bounds[0][0], bounds[-1][1]),
-            met=None if improvement is None else improvement > IMPROVEMENT_TARGET,
+            met=None if improvement is None else improvement > target,
             detail=(
                 f"overall p95 {overall[0].p95_ms} ms in the previous 91 days, "
                 f"{overall[1].p95_ms} ms in the last 91 days"
@@ -376,19 +395,21 @@ class PerformanceAnalyzer:
         )
 
 
-def _trend(tallies: list[Tally], bounds: list[tuple[datetime, datetime]]) -> list[PeriodFigures]:
+def _trend(
+    aggregates: list[RequestAggregate], bounds: list[tuple[datetime, datetime]]
+) -> list[PeriodFigures]:
     found: list[PeriodFigures] = []
-    for tally, (start, end) in zip(tallies, bounds, strict=True):
-        p95 = tally.quantile(0.95)
+    for aggregate, (start, end) in zip(aggregates, bounds, strict=True):
+        p95 = aggregate.quantile(0.95)
         before = found[-1].p95_ms if found else None
         found.append(
             PeriodFigures(
                 start=start,
                 end=end,
-                requests=tally.requests,
-                median_ms=tally.quantile(0.5),
+                requests=aggregate.requests,
+                median_ms=aggregate.quantile(0.5),
                 p95_ms=p95,
-                error_rate=_ratio(tally.server_errors, tally.requests),
+                error_rate=_ratio(aggregate.server_errors, aggregate.requests),
                 p95_improvement=(
                     round(1 - p95 / before, 4) if p95 is not None and before else None
                 ),

@@ -14,9 +14,9 @@ import httpx
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
-from app.schemas.targets import SystemTarget
 from app.services.alerts.dispatcher import Dispatcher
 from app.services.alerts.engine import channels_of
+from app.services.health.checks.system import SystemTarget
 from app.vocabulary.health import ComponentKind
 from tests.conftest import ADMIN_TOKEN, bearer
 

@@ -18,9 +18,9 @@ from app.core.config import Settings
 from app.db.base import utcnow
 from app.main import create_app
 from app.schemas.alerts import AlertRules
-from app.schemas.targets import HttpTarget
 from app.services.alerts.dispatcher import Dispatcher
 from app.services.alerts.engine import channels_of
+from app.services.health.checks.http import HttpTarget
 from app.vocabulary.health import ComponentKind
 from tests.api.maintenance.receivers import (
     HEADERS,
@@ -238,6 +238,52 @@ class TestMaintenanceWindows:
         await desk.deliver()
         assert ended.json()["active"] is False
         assert peer.events("shop") == [("firing", "shop")]  # still down once the window ends
+
+    async def test_a_window_naming_a_rule_holds_back_that_rule_only(
+        self, desk: Desk, peer: LocalPeer
+    ) -> None:
+        opened = await desk.http.post(
+            f"{MAINTENANCE}/maintenance-windows",
+            json={
+                "name": "flaky network",
+                "starts_at": "2020-01-01T00:00:00Z",
+                "ends_at": "2099-01-01T00:00:00Z",
+                "rules": ["flapping"],
+            },
+            headers=HEADERS,
+        )
+        assert opened.status_code == 201
+        assert opened.json()["rules"] == ["flapping"]
+
+        peer.up = False
+        await desk.sweeps(3)
+        await desk.deliver()
+
+        [alert] = await desk.alerts(rule="component_down", component="shop")
+        assert alert["suppressed"] is False
+        assert peer.events("shop") == [("firing", "shop")]
+        listed = await desk.http.get(f"{MAINTENANCE}/maintenance-windows", headers=HEADERS)
+        assert [w["rules"] for w in listed.json()] == [["flapping"]]
+
+    async def test_an_unknown_rule_is_refused_naming_the_known_ones(self, desk: Desk) -> None:
+        window = await desk.http.post(
+            f"{MAINTENANCE}/maintenance-windows",
+            json={
+                "name": "x",
+                "starts_at": "2030-01-01T00:00:00Z",
+                "ends_at": "2030-01-02T00:00:00Z",
+                "rules": ["component_dwn"],
+            },
+            headers=HEADERS,
+        )
+        listed = await desk.http.get(
+            f"{MAINTENANCE}/alerts", params={"rule": "component_dwn"}, headers=HEADERS
+        )
+
+        for refused in (window, listed):
+            assert refused.status_code == 422
+            assert "component_down" in refused.text
+            assert "error_budget_burn" in refused.text
 
     @pytest.mark.parametrize(
         "body",

@@ -1,12 +1,14 @@
 """A developer asks how everything is doing: live checks, the host, the trend, IETF probes.
 
 The app watches a real Redis and an HTTP API on a closed port (a dependency that is down),
-besides the host and its own store, which it always watches.
+besides the host and its own store, which it always watches; targets are configured as an
+operator writes them.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,9 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.schemas.targets import HttpTarget, RedisTarget
 from app.vocabulary.accounts import Role
 from tests.conftest import ADMIN_TOKEN, Account, MakeAccount, service_url
+from tests.services.health.checks.conftest import tcp_listener
 
 HEALTH = "/api/v1/maintenance/health"
 COLLECT = "/api/v1/maintenance/metrics/collect"
@@ -32,22 +34,32 @@ def closed_port() -> int:
     return port
 
 
+Targets = list[dict[str, Any]]
+
+
 @pytest.fixture
-def settings(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The harness's settings plus two targets: a live Redis and an HTTP API that is down."""
-    monkeypatch.setenv("WATCHKEEPER_CONFIG_FILE", str(tmp_path / "absent.toml"))
+def targets() -> Targets:
+    """Two targets: a live Redis and an HTTP API that is down."""
     redis_url = service_url("WATCHKEEPER_TEST_REDIS_URL", "Redis")
+    payments_url = f"http://127.0.0.1:{closed_port()}/health"
+    return [
+        {"name": "cache", "kind": "redis", "url": redis_url, "timeout_s": 2},
+        {"name": "payments", "kind": "http", "url": payments_url, "timeout_s": 2},
+    ]
+
+
+@pytest.fixture
+def settings(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, targets: Targets
+) -> Settings:
+    """The harness's settings plus the test's targets."""
+    monkeypatch.setenv("WATCHKEEPER_CONFIG_FILE", str(tmp_path / "absent.toml"))
     return Settings(
         database_url=store_url,
         data_dir=tmp_path,
         admin_token=ADMIN_TOKEN,
         monitor_in_process=False,
-        targets=[
-            RedisTarget(name="cache", url=redis_url, timeout_s=2),
-            HttpTarget(
-                name="payments", url=f"http://127.0.0.1:{closed_port()}/health", timeout_s=2
-            ),
-        ],
+        targets=targets,
     )
 
 
@@ -234,3 +246,49 @@ class TestCollect:
         assert anonymous.status_code == 401
         assert as_admin.status_code == 200
         assert as_admin.json()["stored"] is True
+
+
+class TestTcpTarget:
+    """An operator watches two bare ports: a database that accepts and a broker that is down."""
+
+    @pytest.fixture
+    async def database_port(self) -> AsyncIterator[int]:
+        async with tcp_listener() as port:
+            yield port
+
+    @pytest.fixture
+    def targets(self, database_port: int) -> Targets:
+        return [
+            {"name": "pg", "kind": "tcp", "url": f"tcp://127.0.0.1:{database_port}"},
+            {"name": "broker", "kind": "tcp", "url": f"tcp://127.0.0.1:{closed_port()}"},
+        ]
+
+    async def test_a_collected_sweep_checks_the_ports(
+        self, client: httpx.AsyncClient, dev: Account, database_port: int
+    ) -> None:
+        collected = await client.post(COLLECT, headers=dev.headers)
+
+        assert collected.status_code == 200, collected.text
+        components = by_name(collected.json()["components"])
+        assert components["pg"]["kind"] == "tcp"
+        assert components["pg"]["status"] == "healthy"
+        assert components["pg"]["latency_ms"] is not None
+        assert components["pg"]["details"]["port"] == database_port
+        assert components["broker"]["status"] == "unhealthy"
+        assert "connection refused" in components["broker"]["message"]
+
+        trend = (await client.get(HEALTH, headers=dev.headers)).json()["trend"]
+
+        assert by_name(trend["components"])["pg"]["kind"] == "tcp"
+
+    async def test_health_json_lists_the_ports_as_components(
+        self, client: httpx.AsyncClient, dev: Account
+    ) -> None:
+        response = await client.get(HEALTH, headers={**dev.headers, "Accept": HEALTH_JSON})
+
+        assert response.status_code == 200
+        checks = response.json()["checks"]
+        assert checks["pg:responseTime"][0]["componentType"] == "component"
+        assert checks["pg:responseTime"][0]["status"] == "pass"
+        assert checks["broker:responseTime"][0]["status"] == "fail"
+        assert "connection refused" in checks["broker:responseTime"][0]["output"]

@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from app.core.config import Settings
 from app.main import create_app
 from app.schemas.alerts import AlertRules
-from app.schemas.targets import HttpTarget, TargetConfig
+from app.schemas.objectives import Objectives
+from app.schemas.targets import Target
+from app.services.health.checks.http import HttpTarget
 from app.vocabulary.health import ComponentKind
 from tests.api.maintenance.receivers import Desk, quiet_system
 
@@ -27,7 +29,7 @@ RULES = AlertRules(cpu_percent=100, memory_percent=100, disk_percent=100, min_re
 
 
 @asynccontextmanager
-async def running(settings: Settings, *targets: TargetConfig) -> AsyncIterator[Desk]:
+async def running(settings: Settings, *targets: Target) -> AsyncIterator[Desk]:
     app = create_app(
         settings.model_copy(update={"targets": [quiet_system(), *targets], "alert_rules": RULES})
     )
@@ -101,6 +103,18 @@ class TestErrorBudgetBurn:
         [fast] = await desk.alerts(rule="error_budget_burn", component="latency:60m/5m")
         assert fast["severity"] == "critical"
         assert fast["figures"]["burn_rate_60m"] == pytest.approx(16.0, rel=0.05)
+
+    async def test_latency_budget_is_measured_against_the_latency_objective(
+        self, settings: Settings
+    ) -> None:
+        relaxed = settings.model_copy(update={"objectives": Objectives(latency_ms=3000)})
+        async with running(relaxed) as desk:
+            await served(desk.app, count=20, duration_ms=50, status=200)
+            await served(desk.app, count=80, duration_ms=2500, status=200)  # within 3 s
+
+            await desk.sweeps(1)
+
+            assert await desk.alerts(rule="error_budget_burn") == []
 
     async def test_availability_budget_burns_on_sustained_unhealthy_sweeps(
         self, settings: Settings

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from app.core.config import Settings
 from app.db.models import HealthHour, HealthSweep
 from app.services.performance import storage
 from app.services.performance.flusher import MetricsFlusher
@@ -93,6 +94,17 @@ def host_and_dependencies(rng: np.random.Generator) -> list[Any]:
 
 
 @pytest.fixture
+def overrides() -> dict[str, Any]:
+    """Settings the operator changed; none unless a test says so."""
+    return {}
+
+
+@pytest.fixture
+def settings(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    return settings.model_copy(update=overrides)
+
+
+@pytest.fixture
 async def history(app: FastAPI) -> None:
     app.state.clock = lambda: NOW
     rng = np.random.default_rng(11)
@@ -140,6 +152,37 @@ class TestBottlenecksFromHistory:
         severities = [ranks.index(b["severity"]) for b in response.json()["bottlenecks"]]
         assert severities == sorted(severities, reverse=True)
 
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {
+                "performance_slow_endpoint_ms": 10_000.0,
+                "performance_error_rate": 0.1,
+                "performance_regression_ratio": 5.0,
+                "performance_variance_ratio": 1000.0,
+                "performance_slow_dependency_ms": 5000.0,
+                "performance_capacity_days": 1.0,
+            }
+        ],
+    )
+    async def test_the_configured_thresholds_decide_what_is_a_bottleneck(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        response = await client.get(f"{PERFORMANCE}/bottlenecks?days=7", headers=admin_headers)
+
+        # Only the hot CPU is past its (alert rules') limit; everything else is within.
+        assert set(by_target(response.json()["bottlenecks"])) == {("resource", "cpu")}
+
+    @pytest.mark.parametrize("overrides", [{"performance_min_requests": 25_000}])
+    async def test_an_endpoint_with_fewer_requests_than_configured_is_not_judged(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        # The busiest route served about 20,000 requests this week.
+        response = await client.get(f"{PERFORMANCE}/bottlenecks?days=7", headers=admin_headers)
+
+        kinds = {kind for kind, _ in by_target(response.json()["bottlenecks"])}
+        assert kinds == {"resource", "capacity", "dependency"}
+
     async def test_every_recommendation_quotes_the_figures_behind_it(
         self, client: httpx.AsyncClient, admin_headers: dict[str, str]
     ) -> None:
@@ -168,6 +211,10 @@ class TestBottlenecksFromHistory:
         }
         for (kind, _), item in found.items():
             assert quoted[kind](item["evidence"]) in item["description"], item
+        regression = found["regression", "GET /api/items/{item_id}"]
+        # The recent stretch is the last day; instants read as UTC minutes, in JSON as ISO.
+        assert regression["title"].endswith("since 2026-11-19 13:00 UTC")
+        assert regression["evidence"]["recent_since"] == "2026-11-19T13:00:00Z"
 
     async def test_a_week_without_history_recommends_nothing(
         self, client: httpx.AsyncClient, admin_headers: dict[str, str], app: FastAPI

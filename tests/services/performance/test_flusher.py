@@ -1,10 +1,11 @@
-"""The flusher on real stores: several processes, a store outage, the background loop, and
-the window figures the alert rules read."""
+"""The flusher on real stores: several processes, a store outage, the background loop, a bug
+left to the supervisor, and the window figures the alert rules read."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from app.db.models import RequestMinute
 from app.db.store import Store
 from app.services.performance.figures import window_figures
 from app.services.performance.flusher import MetricsFlusher
-from app.services.performance.recorder import RequestRecorder
+from app.services.performance.recorder import MinuteBucket, RequestRecorder
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 # A store nobody listens on: every connection attempt is refused.
@@ -112,11 +113,33 @@ class TestStoreOutage:
             await asyncio.sleep(0.01)
         flusher.store = store
         recorder.record("/orders", "POST", 201, 14.0, at=START.timestamp())
+        give_up = time.monotonic() + 10
+        while (await figures(store))[0] < 2:  # the next round stores both
+            assert time.monotonic() < give_up, "the flusher never stored the held requests"
+            await asyncio.sleep(0.01)
         stop.set()
         await running
         await away.dispose()
 
         assert (await figures(store))[0] == 2
+
+
+class TestBug:
+    async def test_a_bug_ends_the_loop_for_the_supervisor_to_log_and_restart(
+        self, store: Store
+    ) -> None:
+        recorder = RequestRecorder(wall_clock=later_clock)
+        recorder.record("/orders", "POST", 201, 12.0, at=START.timestamp())
+        flusher = flusher_for(store, recorder, "web")
+
+        def broken(_: Sequence[MinuteBucket]) -> None:
+            raise RuntimeError("observer bug")
+
+        flusher.observers.append(broken)
+
+        with pytest.raises(RuntimeError, match="observer bug"):
+            await asyncio.wait_for(flusher.run(asyncio.Event()), timeout=10)
+        assert flusher.failed_flushes == 0  # not taken for an outage
 
 
 class TestShutdownFlush:

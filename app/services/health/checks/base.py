@@ -1,23 +1,28 @@
-"""The checks' shared vocabulary: what a probe finds, what a check reports, how usage is rated.
+"""The checks' shared vocabulary: what a probe finds, what a kind of check is, how usage is
+rated.
 
-Each sibling module (``system``, ``sql``, ``mongodb``, ``redis``, ``http``) has one ``probe``
-that talks to one dependency and returns a ``Finding``; it may raise freely. ``runner`` wraps
-every probe with the target's timeout, turns any failure into a result, and adds name, kind
-and time to make the ``CheckResult`` that SystemMonitor stores and the API returns.
+Each sibling module (``system``, ``sql``, ``tcp``...) defines one kind of check as a
+``CheckKind``: its target model, a ``probe`` that talks to one dependency and returns a
+``Finding`` (it may raise freely), the exceptions that mean the dependency failed, and its
+application/health+json component type. ``registry`` lists the kinds; ``runner`` wraps every
+probe with the target's timeout, turns any failure into a result, and adds name, kind and
+time to make the ``CheckResult`` that SystemMonitor stores and the API returns.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from app.schemas.targets import PercentThresholds, mask_url
+from app.schemas.targets import PercentThresholds, Target, mask_url
+from app.services.health.checks.context import CheckContext
 from app.vocabulary.health import ComponentStatus, worst_status
 
 T = TypeVar("T")
+TargetT = TypeVar("TargetT", bound=Target)
 
 MESSAGE_LIMIT = 240
 _URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
@@ -31,6 +36,24 @@ class Finding:
     latency_ms: float | None
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckKind(Generic[TargetT]):
+    """One kind of check, everything the settings, the runner and the health format need."""
+
+    target: type[TargetT]
+    probe: Callable[[TargetT, CheckContext], Awaitable[Finding]]
+    # What a probe raises when the dependency itself failed (refused, reset, rejected):
+    # unhealthy. Any other exception is a fault of the check, and the component unknown.
+    failures: tuple[type[BaseException], ...]
+    # componentType in application/health+json: "system", "datastore" or "component".
+    component_type: str
+
+    @property
+    def name(self) -> str:
+        """The ``kind`` its targets are written with: the default of the model's field."""
+        return str(self.target.model_fields["kind"].default)
 
 
 @dataclass(frozen=True, slots=True)

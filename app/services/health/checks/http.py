@@ -12,16 +12,100 @@ import json
 import re
 import ssl
 import time
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import httpx
+from pydantic import Field, JsonValue, field_validator, model_validator
 
-from app.schemas.targets import BodyCondition, HttpTarget
-from app.services.health.checks.base import Finding, elapsed_ms, one_line
-from app.vocabulary.health import ComponentStatus
+from app.schemas.targets import NetworkTarget, StrictModel, require_scheme
+from app.services.health.checks.base import CheckKind, Finding, elapsed_ms, one_line
+from app.services.health.checks.context import CheckContext
+from app.vocabulary.health import ComponentKind, ComponentStatus
 
-FAILURES: tuple[type[BaseException], ...] = (httpx.HTTPError, OSError)
+
+class HttpMethod(StrEnum):
+    """The request methods a check may send."""
+
+    GET = "GET"
+    HEAD = "HEAD"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    OPTIONS = "OPTIONS"
+
+
+_STATUS_CLASS = re.compile(r"^[1-5]xx$")
+# Redirects count as up by default: the check does not follow them unless told to.
+_UP_BY_DEFAULT: list[int | str] = ["2xx", "3xx"]
+
+
+class BodyCondition(StrictModel):
+    """What the response body must hold: a JSON value at a path, or a piece of text."""
+
+    json_path: str | None = Field(
+        default=None, description="Dotted path into the JSON body, e.g. $.checks[0].status."
+    )
+    equals: JsonValue = None
+    contains: str | None = None
+    text_contains: str | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> Self:
+        if (self.json_path is None) == (self.text_contains is None):
+            raise ValueError("give either json_path or text_contains")
+        comparisons = {"equals", "contains"} & self.model_fields_set
+        if self.json_path is None and comparisons:
+            raise ValueError("equals and contains apply to json_path")
+        if len(comparisons) > 1:
+            raise ValueError("give at most one of equals and contains")
+        return self
+
+
+class HttpTarget(NetworkTarget):
+    """An HTTP API: expected statuses, an optional body condition, latency and TLS expiry."""
+
+    kind: Literal[ComponentKind.HTTP] = ComponentKind.HTTP
+    method: HttpMethod = HttpMethod.GET
+    headers: dict[str, str] = Field(default_factory=dict)
+    expected_status: list[int | str] = Field(
+        default_factory=lambda: list(_UP_BY_DEFAULT),
+        description='Status codes (200) or classes ("2xx") counted as up.',
+        min_length=1,
+    )
+    body: BodyCondition | None = None
+    follow_redirects: bool = False
+    verify_tls: bool = True
+    ca_file: Path | None = Field(default=None, description="Extra CA bundle for private CAs.")
+    cert_warn_days: int = Field(default=14, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_scheme(cls, url: str) -> str:
+        return require_scheme(url, ("http", "https"))
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, method: object) -> object:
+        return method.upper() if isinstance(method, str) else method
+
+    @field_validator("expected_status")
+    @classmethod
+    def _status_specs(cls, specs: list[int | str]) -> list[int | str]:
+        for spec in specs:
+            if isinstance(spec, int) and not 100 <= spec <= 599:
+                raise ValueError(f"{spec} is not an HTTP status code")
+            if isinstance(spec, str) and not _STATUS_CLASS.match(spec):
+                raise ValueError(f'{spec!r} is neither a status code nor a class like "2xx"')
+        return specs
+
+    def expects(self, status_code: int) -> bool:
+        """Whether ``status_code`` counts as the API being up."""
+        status_class = f"{status_code // 100}xx"
+        return any(spec in (status_code, status_class) for spec in self.expected_status)
+
 
 BODY_LIMIT = 1024 * 1024
 _USER_AGENT = "watchkeeper-health-check"
@@ -158,8 +242,17 @@ def judge_response(
     return Finding(ComponentStatus.HEALTHY, latency_ms, line, details)
 
 
-async def probe(target: HttpTarget, client: httpx.AsyncClient) -> Finding:
-    """Send the target's request through ``client`` and rate the answer."""
+async def probe(target: HttpTarget, context: CheckContext) -> Finding:
+    """Send the target's request through the sweep's client for its TLS settings and rate
+    the answer."""
+    client = context.shared(
+        (ComponentKind.HTTP, target.verify_tls, target.ca_file),
+        lambda: make_client(
+            verify_tls=target.verify_tls,
+            ca_file=target.ca_file,
+            max_connections=context.max_concurrency,
+        ),
+    )
     started = time.perf_counter()
     try:
         async with client.stream(
@@ -185,3 +278,11 @@ async def probe(target: HttpTarget, client: httpx.AsyncClient) -> Finding:
     latency_ms = elapsed_ms(started)
     text = body.decode(response.encoding or "utf-8", errors="replace")
     return judge_response(target, response.status_code, text, tls, latency_ms)
+
+
+KIND = CheckKind(
+    target=HttpTarget,
+    probe=probe,
+    failures=(httpx.HTTPError, OSError),
+    component_type="component",
+)

@@ -7,22 +7,41 @@ server by its ping and says what it could not read, rather than calling a live s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import field_validator
 from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
-from app.schemas.targets import MongoTarget
-from app.services.health.checks.base import Finding, Gauge, one_line, percent_of, rate_gauges, timed
-from app.vocabulary.health import ComponentStatus, worst_status
-
-FAILURES: tuple[type[BaseException], ...] = (PyMongoError, OSError)
+from app.schemas.targets import NetworkTarget, PercentThresholds, require_scheme
+from app.services.health.checks.base import (
+    CheckKind,
+    Finding,
+    Gauge,
+    one_line,
+    percent_of,
+    rate_gauges,
+    timed,
+)
+from app.services.health.checks.context import CheckContext
+from app.vocabulary.health import ComponentKind, ComponentStatus, worst_status
 
 # pymongo keeps retrying an unreachable server until server selection gives up; ending
 # that before the runner's hard stop lets its reason ("Connection refused") show.
 _SELECTION_MARGIN_S = 0.5
 # Sections of serverStatus that are large and that this check does not read.
 _SKIPPED_SECTIONS = {"metrics": 0, "wiredTiger": 0, "tcmalloc": 0, "locks": 0}
+
+
+class MongoTarget(NetworkTarget, PercentThresholds):
+    """A MongoDB server or replica set; thresholds rate connections against the limit."""
+
+    kind: Literal[ComponentKind.MONGODB] = ComponentKind.MONGODB
+
+    @field_validator("url")
+    @classmethod
+    def _mongo_scheme(cls, url: str) -> str:
+        return require_scheme(url, ("mongodb", "mongodb+srv"))
 
 
 def _selection_reason(exc: ServerSelectionTimeoutError) -> str:
@@ -92,7 +111,7 @@ def judge_mongodb(target: MongoTarget, latency_ms: float, figures: dict[str, Any
     return Finding(status, latency_ms, one_line("; ".join(parts)), figures)
 
 
-async def probe(target: MongoTarget) -> Finding:
+async def probe(target: MongoTarget, context: CheckContext) -> Finding:
     """Ping the server, ask for its role and status, and rate connection use."""
     budget_s = max(target.timeout_s - _SELECTION_MARGIN_S, target.timeout_s / 2)
     budget_ms = int(budget_s * 1000)
@@ -115,3 +134,11 @@ async def probe(target: MongoTarget) -> Finding:
         await client.close()
     figures = {"connect_ms": connect_ms, **_figures(hello, server_status)}
     return judge_mongodb(target, latency_ms, figures)
+
+
+KIND = CheckKind(
+    target=MongoTarget,
+    probe=probe,
+    failures=(PyMongoError, OSError),
+    component_type="datastore",
+)

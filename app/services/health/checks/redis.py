@@ -8,17 +8,37 @@ rejection must not mark a server degraded forever.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import field_validator
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from app.schemas.targets import RedisTarget
-from app.services.health.checks.base import Finding, Gauge, percent_of, rate_gauges, timed
+from app.schemas.targets import NetworkTarget, PercentThresholds, require_scheme
+from app.services.health.checks.base import (
+    CheckKind,
+    Finding,
+    Gauge,
+    percent_of,
+    rate_gauges,
+    timed,
+)
+from app.services.health.checks.context import CheckContext
+from app.vocabulary.health import ComponentKind
 
-FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError)
+
+class RedisTarget(NetworkTarget, PercentThresholds):
+    """A Redis server; thresholds rate memory against maxmemory and clients against maxclients."""
+
+    kind: Literal[ComponentKind.REDIS] = ComponentKind.REDIS
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, url: str) -> str:
+        return require_scheme(url, ("redis", "rediss", "unix"))
+
 
 _REPORTED = (
     "redis_version",
@@ -67,7 +87,7 @@ def judge_redis(target: RedisTarget, latency_ms: float, figures: dict[str, Any])
     return Finding(status, latency_ms, "; ".join(parts), figures)
 
 
-async def probe(target: RedisTarget) -> Finding:
+async def probe(target: RedisTarget, context: CheckContext) -> Finding:
     """PING the server, read INFO and rate its limits."""
     # One attempt, no retries: a check reports what a client meets on its first try.
     client = Redis.from_url(
@@ -84,3 +104,11 @@ async def probe(target: RedisTarget) -> Finding:
     finally:
         await client.aclose()
     return judge_redis(target, latency_ms, {"connect_ms": connect_ms, **figures_from_info(info)})
+
+
+KIND = CheckKind(
+    target=RedisTarget,
+    probe=probe,
+    failures=(RedisError, OSError),
+    component_type="datastore",
+)

@@ -8,19 +8,50 @@ transaction (one left open blocks vacuum and holds locks); on SQLite the file's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, field_validator
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
 
-from app.schemas.targets import DatabaseTarget
-from app.services.health.checks.base import Finding, Gauge, percent_of, rate_gauges, timed
-from app.vocabulary.health import ComponentStatus, worst_status
+from app.schemas.targets import NetworkTarget, PercentThresholds
+from app.services.health.checks.base import (
+    CheckKind,
+    Finding,
+    Gauge,
+    percent_of,
+    rate_gauges,
+    timed,
+)
+from app.services.health.checks.context import CheckContext
+from app.vocabulary.health import ComponentKind, ComponentStatus, worst_status
 
-# Driver errors arrive wrapped in SQLAlchemyError; a refused or reset socket as OSError.
-FAILURES: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError)
+# Sync driver names people write by habit, mapped to the async driver that is installed.
+_ASYNC_SQL_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+class DatabaseTarget(NetworkTarget, PercentThresholds):
+    """Any SQL database SQLAlchemy reaches asynchronously; thresholds rate connection use."""
+
+    kind: Literal[ComponentKind.DATABASE] = ComponentKind.DATABASE
+    degraded_transaction_s: float | None = Field(
+        default=300.0, gt=0, description="A transaction open longer than this degrades."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            raise ValueError("expected a SQLAlchemy URL such as postgresql+asyncpg://host/db")
+        return f"{_ASYNC_SQL_DRIVERS.get(scheme.lower(), scheme)}://{rest}"
+
 
 _POSTGRES_FIGURES = text(
     """
@@ -102,8 +133,10 @@ def judge_database(target: DatabaseTarget, latency_ms: float, figures: dict[str,
     return Finding(status, latency_ms, "; ".join(parts), figures)
 
 
-async def probe(target: DatabaseTarget, engine: AsyncEngine | None = None) -> Finding:
-    """Round-trip ``SELECT 1`` through ``engine`` (or a fresh connection) and rate the figures."""
+async def probe(target: DatabaseTarget, context: CheckContext) -> Finding:
+    """Round-trip ``SELECT 1`` (through the application's engine of that name, if it has one,
+    or a fresh connection) and rate the figures."""
+    engine = context.engines.get(target.name)
     figures: dict[str, Any] = {}
     if engine is not None:
         # Read before we take a connection ourselves, so the figures are the application's.
@@ -119,3 +152,12 @@ async def probe(target: DatabaseTarget, engine: AsyncEngine | None = None) -> Fi
         if own_engine:
             await engine.dispose()
     return judge_database(target, latency_ms, figures)
+
+
+KIND = CheckKind(
+    target=DatabaseTarget,
+    probe=probe,
+    # Driver errors arrive wrapped in SQLAlchemyError; a refused or reset socket as OSError.
+    failures=(SQLAlchemyError, OSError),
+    component_type="datastore",
+)

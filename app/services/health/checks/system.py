@@ -9,19 +9,29 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import psutil
+from pydantic import Field
 
-from app.schemas.targets import SystemTarget
-from app.services.health.checks.base import Finding, Gauge, elapsed_ms, rate_gauges
-from app.vocabulary.health import ComponentStatus
-
-FAILURES: tuple[type[BaseException], ...] = (psutil.Error, OSError)
+from app.schemas.targets import PercentThresholds, Target
+from app.services.health.checks.base import CheckKind, Finding, Gauge, elapsed_ms, rate_gauges
+from app.services.health.checks.context import CheckContext
+from app.vocabulary.health import ComponentKind, ComponentStatus
 
 # A fresh window rather than psutil's "since the last call" figure, which is meaningless on
 # the first call and depends on whoever else in the process last asked.
 _CPU_WINDOW_S = 0.25
+
+
+class SystemTarget(Target, PercentThresholds):
+    """The machine Watchkeeper runs on: CPU, memory, swap and disks rated by percent used."""
+
+    kind: Literal[ComponentKind.SYSTEM] = ComponentKind.SYSTEM
+    name: str = Field(default="system", min_length=1, max_length=100)
+    disks: list[str] | None = Field(
+        default=None, description="Mount points to rate; default every physical partition."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +130,16 @@ def judge_system(sample: SystemSample, target: SystemTarget, latency_ms: float) 
     return Finding(status, latency_ms, summary, _details(sample))
 
 
-async def probe(target: SystemTarget) -> Finding:
+async def probe(target: SystemTarget, context: CheckContext) -> Finding:
     """Sample the host in a thread and rate it."""
     started = time.perf_counter()
     sample = await asyncio.to_thread(sample_system, target.disks)
     return judge_system(sample, target, elapsed_ms(started))
+
+
+KIND = CheckKind(
+    target=SystemTarget,
+    probe=probe,
+    failures=(psutil.Error, OSError),
+    component_type="system",
+)

@@ -1,5 +1,6 @@
-"""Real dependencies for the check tests: service URLs, a closed port, a local HTTP server
-that answers, fails, hangs or talks garbage (plain or TLS), and a MockupDB MongoDB server.
+"""Real dependencies for the check tests: service URLs, a closed port, a port that accepts
+connections, a local HTTP server that answers, fails, hangs or talks garbage (plain or TLS),
+and a MockupDB MongoDB server.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -50,6 +52,28 @@ def closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+@asynccontextmanager
+async def tcp_listener() -> AsyncIterator[int]:
+    """A loopback port that accepts connections (and hangs up at once), while open."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+async def open_port() -> AsyncIterator[int]:
+    """A loopback port that accepts connections for the test's length."""
+    async with tcp_listener() as port:
+        yield port
 
 
 HEALTH_DOCUMENT = {"status": "ok", "version": 3, "checks": [{"name": "db", "status": "pass"}]}

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.schemas.targets import HttpTarget
 from app.services.health.checks import run_check
+from app.services.health.checks.http import HttpTarget
 from app.vocabulary.health import ComponentStatus
 from tests.services.health.checks.conftest import LocalHttpServer
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from mockupdb import MockupDB
 
-from app.schemas.targets import MongoTarget
 from app.services.health.checks import run_check
+from app.services.health.checks.mongodb import MongoTarget
 from app.vocabulary.health import ComponentStatus
 from tests.services.health.checks.conftest import server_status
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from app.schemas.targets import RedisTarget
 from app.services.health.checks import run_check
-from app.services.health.checks.redis import figures_from_info, judge_redis
+from app.services.health.checks.redis import RedisTarget, figures_from_info, judge_redis
 from app.vocabulary.health import ComponentStatus
 from tests.services.health.checks.conftest import LocalHttpServer
 

@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from app.schemas.targets import TargetConfig, parse_targets
+from app.schemas.targets import Target
 from app.services.health.checks import CheckContext, run_checks
+from app.services.health.checks.registry import parse_targets
 from app.vocabulary.health import ComponentStatus
 from tests.services.health.checks.conftest import LocalHttpServer
 
 
-def http_targets(server: LocalHttpServer, paths: list[str], timeout_s: float) -> list[TargetConfig]:
+def http_targets(server: LocalHttpServer, paths: list[str], timeout_s: float) -> list[Target]:
     return parse_targets(
         [
             {

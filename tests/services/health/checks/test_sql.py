@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.schemas.targets import DatabaseTarget
 from app.services.health.checks import CheckContext, run_check
+from app.services.health.checks.sql import DatabaseTarget
 from app.vocabulary.health import ComponentStatus
 
 

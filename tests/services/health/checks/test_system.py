@@ -6,9 +6,8 @@ import asyncio
 import time
 from dataclasses import replace
 
-from app.schemas.targets import SystemTarget
 from app.services.health.checks import run_check
-from app.services.health.checks.system import DiskUse, SystemSample, judge_system
+from app.services.health.checks.system import DiskUse, SystemSample, SystemTarget, judge_system
 from app.vocabulary.health import ComponentStatus
 
 TARGET = SystemTarget(kind="system")

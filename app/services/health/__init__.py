@@ -1,0 +1,1 @@
+"""Health monitoring: SystemMonitor, one check per kind, history and rollups, trends, the loop."""

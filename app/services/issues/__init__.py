@@ -1,0 +1,1 @@
+"""The issue desk: IssueTracker, the workflow, SLA clocks, likely duplicates, statistics."""
