@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app scripts tests bench
+	$(BIN)/lint-imports
 
 # Schemathesis against a running server: every status and body as /openapi.json declares.
 contract: $(STAMP)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.db.store import Store
-from app.services.alerts.dispatcher import Dispatcher
-from app.services.alerts.engine import AlertEngine, channels_of
-from app.services.health.system_monitor import SystemMonitor, monitored_targets
+from app.services.alerts import AlertEngine, Dispatcher, channels_of
+from app.services.health import SystemMonitor, monitored_targets
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from app.core.config import Settings
 from app.db import migrate
 from app.db.store import Store
 from app.schemas.health import CollectedSweep
-from app.services.health.loop import run_loop
+from app.services.health import run_loop
 from app.services.monitoring import Monitoring, build_monitoring
 from app.services.supervisor import Supervisor, cause
 from app.vocabulary.health import ComponentStatus

@@ -22,7 +22,7 @@ from app.schemas.alerts import (
     MaintenanceWindowRead,
 )
 from app.services.alerts.channels import Channels, DeliveryError
-from app.services.health.windows import Window, stored_window
+from app.services.health import Window, stored_window
 from app.vocabulary.alerts import DeliveryState
 
 

@@ -27,8 +27,8 @@ from app.services.alerts.incidents import IncidentLoop
 from app.services.alerts.rules import RULES
 from app.services.alerts.rules.base import Decision, RuleResult, Verdict
 from app.services.alerts.rules.context import RuleContext
-from app.services.health.windows import Window, config_windows, covering, open_windows
-from app.services.issues.sla import ResolutionTargets
+from app.services.health import Window, config_windows, covering, open_windows
+from app.services.issues import ResolutionTargets
 from app.vocabulary.alerts import AlertState, DeliveryState
 
 

@@ -15,8 +15,7 @@ from app.core.errors import NotFound
 from app.db.models import Alert, HealthIncident, User
 from app.schemas.issues import CommentCreate, IssueCreate, IssueUpdate
 from app.services import accounts
-from app.services.issues.issue_tracker import IssueTracker
-from app.services.issues.sla import ResolutionTargets
+from app.services.issues import IssueTracker, ResolutionTargets
 from app.vocabulary.accounts import Role
 from app.vocabulary.issues import IssueType, Priority
 

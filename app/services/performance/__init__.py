@@ -1,1 +1,9 @@
-"""Response-time tracking: a mergeable quantile sketch and the per-minute request recorder."""
+"""Request performance: the middleware, recorder and flusher, stored minutes and hours,
+figures, detectors, advice and PerformanceAnalyzer.
+
+Other domains use it through the names below; its modules are its own business.
+"""
+
+from app.services.performance.figures import RouteFigures, WindowFigures, window_figures
+
+__all__ = ["RouteFigures", "WindowFigures", "window_figures"]

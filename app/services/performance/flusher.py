@@ -107,7 +107,7 @@ class MetricsFlusher:
                 break
         while True:
             async with self.store.unit_of_work() as session:
-                removed = await storage.prune(
+                removed = await storage.delete_expired(
                     session,
                     minutes_before=now - self.rollup_after,
                     hours_before=now - self.retention,

@@ -36,9 +36,8 @@ from app.schemas.performance import (
     SloReport,
     TrendPeriod,
 )
-from app.services.health.trends import HealthTrendQuery
-from app.services.issues.sla import ResolutionTargets
-from app.services.issues.statistics import IssueStatisticsQuery
+from app.services.health import HealthTrendQuery
+from app.services.issues import IssueStatisticsQuery, ResolutionTargets
 from app.services.performance import advice, detectors, resources
 from app.services.performance.figures import (
     Endpoint,

@@ -120,7 +120,9 @@ async def roll_up(session: AsyncSession, *, before: datetime, exemplars: int) ->
     return len(ids)
 
 
-async def prune(session: AsyncSession, *, minutes_before: datetime, hours_before: datetime) -> int:
+async def delete_expired(
+    session: AsyncSession, *, minutes_before: datetime, hours_before: datetime
+) -> int:
     """Deletes one batch of rolled-up minutes and of expired hours; returns rows deleted."""
     removed = 0
     minute_batch = (

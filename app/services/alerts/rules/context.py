@@ -20,7 +20,7 @@ from app.schemas.alerts import AlertRules
 from app.schemas.health import Sweep
 from app.schemas.objectives import Objectives
 from app.services.alerts.rules.base import alert_key
-from app.services.performance.figures import WindowFigures, window_figures
+from app.services.performance import WindowFigures, window_figures
 from app.vocabulary.alerts import RuleName
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from app.schemas.alerts import AlertRules
 from app.services.alerts.rules.base import HOLD, Decision, RuleResult, Verdict
 from app.services.alerts.rules.context import RuleContext
-from app.services.performance.figures import RouteFigures
+from app.services.performance import RouteFigures
 from app.vocabulary.alerts import AlertSeverity, RuleName
 
 # The component name of the whole service's figures, next to "GET /route" of one endpoint.

@@ -20,7 +20,7 @@ from app.db.models import HealthSweep
 from app.schemas.alerts import BurnWindow
 from app.services.alerts.rules.base import HOLD, Decision, RuleResult, Verdict
 from app.services.alerts.rules.context import RuleContext
-from app.services.performance.figures import window_figures
+from app.services.performance import window_figures
 from app.vocabulary.health import ComponentStatus
 
 MIN_SWEEPS = 3
