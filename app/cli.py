@@ -6,22 +6,25 @@ import asyncio
 import gc
 import getpass
 import json
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.errors import WatchkeeperError
 from app.db import migrate
 from app.db.models import User
-from app.db.store import Store
+from app.db.store import Store, masked_url
 from app.schemas.health import CollectedSweep
 from app.services import accounts
 from app.services.monitoring import Monitoring, check_configuration
@@ -45,7 +48,12 @@ main.add_typer(users_app, name="users")
 main.add_typer(tokens_app, name="tokens")
 
 console = Console()
+logger = logging.getLogger("watchkeeper")
 errors = Console(stderr=True)
+
+
+# Every command exits with this when the settings or watchkeeper.toml are wrong.
+CONFIGURATION_ERROR = 3
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
@@ -68,7 +76,7 @@ def settings_or_exit() -> Settings:
         settings = get_settings()
         check_configuration(settings)  # the targets, which the settings hold raw
     except ConfigurationError as error:
-        raise fail(str(error)) from None
+        raise fail(str(error), code=CONFIGURATION_ERROR) from None
     return settings
 
 
@@ -101,25 +109,44 @@ def serve(
     from app.core.http_limits import limited_protocol
     from app.main import create_app
 
-    settings = settings_or_exit()
+    configured = settings_or_exit()
+    # The address the server really takes, so what it prints is what it serves.
+    settings = configured.model_copy(
+        update={"host": host or configured.host, "port": port or configured.port}
+    )
     asyncio.run(_check_store(settings))
     application = create_app(settings)
+    logger.info(
+        "serving on http://%s:%d with the store %s",
+        settings.host,
+        settings.port,
+        describe_store(settings.database_url),
+    )
     # Everything imported so far lives as long as the process: moving it out of the
     # collector's sight keeps full collections (and the p95 spikes they cause) short.
     gc.collect()
     gc.freeze()
     uvicorn.run(
         application,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         http=limited_protocol(settings),
         log_config=None,
         access_log=False,
     )
 
 
+def describe_store(url: str) -> str:
+    """The store as a person should read it: a SQLite file by its absolute path (the default
+    one is relative to the working directory), any other URL with its password masked."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return f"SQLite file {Path(str(parsed.database)).resolve()}"
+    return masked_url(url)
+
+
 async def _check_store(settings: Settings) -> None:
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, timeout=settings.database_timeout_seconds)
     try:
         await _reach(store)
     finally:
@@ -221,15 +248,17 @@ def tokens_create(
     username: str,
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
     expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650)] = None,
+    ingest: Annotated[
+        bool, typer.Option(help="Only for posting telemetry to /v1/traces and /v1/metrics.")
+    ] = False,
 ) -> None:
     """Creates an API token for a user and prints it once."""
+    kind = TokenKind.INGEST if ingest else TokenKind.API
 
     async def create(session: AsyncSession) -> str:
         owner = await accounts.get_user(session, username)
         ttl = timedelta(days=expires_in_days) if expires_in_days else None
-        _, clear = await accounts.issue_token(
-            session, user=owner, name=name, kind=TokenKind.API, ttl=ttl
-        )
+        _, clear = await accounts.issue_token(session, user=owner, name=name, kind=kind, ttl=ttl)
         return clear
 
     print(run_with_store(create))
@@ -257,14 +286,13 @@ async def _any_admin(session: AsyncSession) -> User:
     return admins[0]
 
 
-# `monitor` exits with the sweep's status, or with this when the configuration is wrong.
+# `monitor` exits with the sweep's status, or with CONFIGURATION_ERROR.
 MONITOR_EXIT_CODES = {
     ComponentStatus.HEALTHY: 0,
     ComponentStatus.DEGRADED: 1,
     ComponentStatus.UNKNOWN: 1,
     ComponentStatus.UNHEALTHY: 2,
 }
-CONFIGURATION_ERROR = 3
 _COLOURS = {
     ComponentStatus.HEALTHY: "green",
     ComponentStatus.DEGRADED: "yellow",
@@ -299,10 +327,11 @@ async def run_monitor(settings: Settings, *, interval: int | None, as_json: bool
     """Monitors as ``watchkeeper monitor`` does (one sweep when ``interval`` is None) and
     returns its exit code."""
     out = errors if as_json else console  # the JSON documents alone on stdout
+    out.print(f"store: {describe_store(settings.database_url)}", style="dim", highlight=False)
     async with monitoring_session(settings) as session:
         if session.store_problem is not None:
             out.print(f"[yellow]store {session.store_url} unavailable:[/] {session.store_problem}")
-        on_sweep = partial(show, as_json=as_json, out=out)
+        on_sweep = partial(show, as_json=as_json, out=out, keeps_going=interval is not None)
         if interval is not None:
             return await _repeat(session.monitoring, interval, on_sweep=on_sweep, out=out)
         outcome = await sweep_once(session.monitoring, on_sweep=on_sweep)
@@ -330,8 +359,9 @@ async def _repeat(
     return 0
 
 
-def show(sweep: CollectedSweep, *, as_json: bool, out: Console) -> None:
-    """Prints a sweep as a table, or as one JSON document on stdout."""
+def show(sweep: CollectedSweep, *, as_json: bool, out: Console, keeps_going: bool) -> None:
+    """Prints a sweep as a table, or as one JSON document on stdout; ``keeps_going`` when
+    the process runs on (and so keeps an unstored sweep to write later)."""
     if as_json:
         print(json.dumps(sweep.model_dump(mode="json"), indent=2))
         return
@@ -343,7 +373,12 @@ def show(sweep: CollectedSweep, *, as_json: bool, out: Console) -> None:
         status = f"[{_COLOURS[result.status]}]{result.status.value}[/]"
         table.add_row(result.name, result.kind, status, latency, result.message)
     out.print(table)
-    stored = "stored" if sweep.stored else "NOT stored (store unreachable; kept in memory)"
+    if sweep.stored:
+        stored = "stored"
+    elif keeps_going:
+        stored = "NOT stored yet (store unreachable; kept in memory until it answers)"
+    else:
+        stored = "NOT stored (store unreachable; this one-off sweep is lost)"
     out.print(
         f"Overall: [{_COLOURS[sweep.status]}]{sweep.status.value}[/] "
         f"in {sweep.duration_ms:.0f} ms, {stored}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -12,26 +13,28 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from watchkeeper_agent import WatchkeeperMiddleware
 
-from app.api import metrics, probes
+from app.api import metrics, otlp, probes
 from app.api.deps import get_current_user, get_store
 from app.api.errors import declare_errors, on_validation_error
+from app.api.v1.endpoints import ingest
 from app.api.v1.router import routers as api_v1_routers
 from app.core.body_limit import BodySizeLimitMiddleware
-from app.core.config import Settings, get_settings
+from app.core.config import LogFormat, Settings, get_settings
 from app.core.errors import StoreUnavailable, WatchkeeperError
 from app.core.logging import AccessLogMiddleware, setup_logging
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.core.text_guard import TextGuardMiddleware
 from app.db import migrate
 from app.db.base import utcnow
-from app.db.store import STORE_OUTAGES, Store, is_outage
+from app.db.store import STORE_OUTAGES, Store, is_outage, outage_cause
 from app.services.bootstrap import Bootstrap, ensure_admin
 from app.services.health.loop import run_loop
 from app.services.login_throttle import LoginThrottle
 from app.services.monitoring import build_monitoring
+from app.services.performance import AgentIngest, OtlpReceiver
 from app.services.performance.flusher import RequestTracking
-from app.services.performance.middleware import RequestMetricsMiddleware
 from app.services.supervisor import Supervisor
 
 logger = logging.getLogger("watchkeeper")
@@ -47,16 +50,24 @@ async def prepare_store(store: Store, settings: Settings) -> Bootstrap | None:
         )
 
 
-def announce(bootstrap: Bootstrap) -> None:
-    """Shows the first admin's token once, on the console and never in the log."""
-    if bootstrap.token is None:
+def announce(bootstrap: Bootstrap, settings: Settings) -> None:
+    """Shows the first admin's token once, on stdout and never in the log.
+
+    With ``log_format=json`` it is one JSON object, like every other line the process writes.
+    """
+    me = f"http://{settings.host}:{settings.port}/api/v1/users/me"
+    if settings.log_format is LogFormat.JSON:
+        fields = {"event": "admin_created", "username": bootstrap.username, "try": me}
+        if bootstrap.token is not None:
+            fields["token"] = bootstrap.token
+        message = json.dumps(fields)
+    elif bootstrap.token is None:
         message = f"Created admin {bootstrap.username!r} with WATCHKEEPER_ADMIN_TOKEN."
     else:
         message = (
             f"Created admin {bootstrap.username!r}. Its API token, shown only this once:\n\n"
             f"    {bootstrap.token}\n\n"
-            'Try: curl -H "Authorization: Bearer <token>" '
-            "http://localhost:8000/api/v1/users/me"
+            f'Try: curl -H "Authorization: Bearer <token>" {me}'
         )
     print(message, file=sys.stdout, flush=True)
 
@@ -75,7 +86,7 @@ async def _on_watchkeeper_error(_: Request, error: Exception) -> JSONResponse:
 async def _on_store_error(request: Request, error: Exception) -> JSONResponse:
     if not is_outage(error):
         raise error
-    logger.error("store unavailable during %s: %s", request.url.path, type(error).__name__)
+    logger.error("store unavailable during %s: %s", request.url.path, outage_cause(error))
     return _error_response(StoreUnavailable())
 
 
@@ -83,7 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A Watchkeeper application bound to ``settings`` (read from the environment if None)."""
     settings = settings or get_settings()
     setup_logging(settings)
-    store = Store(settings.database_url, pool_size=settings.database_pool_size)
+    store = Store(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        timeout=settings.database_timeout_seconds,
+    )
 
     monitoring = build_monitoring(store, settings)
     monitor, dispatcher = monitoring.monitor, monitoring.dispatcher
@@ -93,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bootstrap = await prepare_store(store, settings)
         if bootstrap is not None:
-            announce(bootstrap)
+            announce(bootstrap, settings)
         supervisor: Supervisor = app.state.supervisor
         supervisor.start("request_flusher", tracking.flusher.run)
         if settings.alert_dispatch_in_process:
@@ -126,21 +141,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utcnow
     app.state.monitor = monitor
     app.state.request_tracking = tracking
+    receiver = OtlpReceiver.from_settings(store, tracking, settings)
+    app.state.otlp_receiver = receiver
+    app.state.agent_ingest = AgentIngest.from_settings(store, receiver.route_budget, settings)
     app.state.supervisor = Supervisor()
     app.state.login_throttle = LoginThrottle.from_settings(settings)
     app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     for outage in (DBAPIError, *STORE_OUTAGES):
         app.add_exception_handler(outage, _on_store_error)
-    routers = (probes.router, metrics.router, *api_v1_routers)
+    routers = (probes.router, metrics.router, otlp.router, *api_v1_routers)
     for router in routers:
         app.include_router(router)
     declare_errors(app, routers, authenticated=get_current_user, store=get_store)
     # Innermost first. The text guard buffers form bodies, so the body limit sits outside it.
     app.add_middleware(TextGuardMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        prefix_limits={
+            otlp.PREFIX: settings.ingest_max_body_bytes,
+            ingest.PREFIX: settings.ingest_max_body_bytes,
+        },
+    )
     # Inside the access log, outside the router: it reads the route the router matched.
-    app.add_middleware(RequestMetricsMiddleware, recorder=tracking.recorder)
+    # The agent's middleware over the server's own recorder: it records, the flusher stores.
+    app.add_middleware(WatchkeeperMiddleware, recorder=tracking.recorder)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app

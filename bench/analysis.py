@@ -46,7 +46,7 @@ from app.core.config import Settings  # noqa: E402
 from app.db.models import RequestHour, RequestMinute  # noqa: E402
 from app.db.store import Store  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.vocabulary.performance import StatusClass  # noqa: E402
+from app.vocabulary.performance import RequestSource, StatusClass  # noqa: E402
 from app.vocabulary.sketch import encode_groups  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "analysis.json"
@@ -109,6 +109,8 @@ def rows(
         found.append(
             {
                 "at": datetime.fromtimestamp((step + first) * step_s, UTC),
+                "service": "watchkeeper",
+                "source": RequestSource.SELF,
                 "route": f"/api/v1/resource{route}/{{item_id}}",
                 "method": "GET" if route % 4 else "POST",
                 "status_class": CLASSES[klass],

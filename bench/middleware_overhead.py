@@ -1,7 +1,7 @@
 """What request metrics cost per request, ours against prometheus-fastapi-instrumentator.
 
 For an app of 30 and of 200 routes, three variants: no instrumentation, our
-``RequestMetricsMiddleware`` + ``RequestRecorder``, and the instrumentator with its
+``WatchkeeperMiddleware`` + ``RequestRecorder``, and the instrumentator with its
 defaults. Each is driven first in process (the ASGI app called directly, no HTTP client
 in the way; median of interleaved repeats), then through uvicorn on loopback under load
 from ``wrk`` (or a bounded httpx loop when wrk is missing; median of interleaved rounds,
@@ -49,9 +49,10 @@ from prometheus_fastapi_instrumentator import Instrumentator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.services.performance.middleware import RequestMetricsMiddleware  # noqa: E402
-from app.services.performance.recorder import RequestRecorder  # noqa: E402
-from app.vocabulary.sketch import QuantileSketch  # noqa: E402
+from watchkeeper_agent import WatchkeeperMiddleware  # noqa: E402
+from watchkeeper_agent.recorder import RequestRecorder  # noqa: E402
+
+from app.vocabulary.sketch import QuantileSketch, from_many_bytes  # noqa: E402
 
 VARIANTS = ("none", "ours", "instrumentator")
 ROUTE_COUNTS = (30, 200)
@@ -70,7 +71,7 @@ def build_app(routes: int, variant: str) -> FastAPI:
         )
     if variant == "ours":
         app.state.recorder = RequestRecorder()
-        app.add_middleware(RequestMetricsMiddleware, recorder=app.state.recorder)
+        app.add_middleware(WatchkeeperMiddleware, recorder=app.state.recorder)
     elif variant == "instrumentator":
         Instrumentator(registry=CollectorRegistry()).instrument(app)
     elif variant != "none":
@@ -345,7 +346,7 @@ def merge_speed(sketches: int, repeats: int = 3) -> dict[str, float]:
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()
-        merged = QuantileSketch.from_many_bytes(blobs)
+        merged = from_many_bytes(blobs)
         timings.append(time.perf_counter() - started)
     assert merged.count == 60 * sketches
     return {

@@ -28,7 +28,7 @@ from app.services.issues.issue_tracker import IssueTracker
 from app.services.issues.sla import ResolutionTargets
 from app.services.performance.performance_analyzer import PerformanceAnalyzer
 from app.services.performance.thresholds import Thresholds
-from app.vocabulary.accounts import Role
+from app.vocabulary.accounts import Role, TokenKind
 
 
 def app_settings(request: Request) -> Settings:
@@ -70,9 +70,20 @@ def _bearer_token(request: Request) -> str:
     return credentials
 
 
+async def _bearer(request: Request, session: AsyncSession) -> accounts.Bearer:
+    return await accounts.bearer_of_token(session, _bearer_token(request), now=utcnow())
+
+
 async def user_from_request(request: Request, session: AsyncSession) -> User:
-    """The caller named by the request's bearer token; 401 for anything missing or wrong."""
-    return await accounts.user_for_token(session, _bearer_token(request), now=utcnow())
+    """The caller named by the request's bearer token; 401 for anything missing or wrong.
+
+    An ingest token is refused (403) here, so it opens no route but the ingest ones: a
+    token stolen from an exporter's environment must not read issues.
+    """
+    bearer = await _bearer(request, session)
+    if bearer.kind is TokenKind.INGEST:
+        raise PermissionDenied("An ingest token may only post telemetry")
+    return bearer.user
 
 
 async def get_current_user(
@@ -103,6 +114,28 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 StaffUser = Annotated[User, Depends(get_staff_user)]
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def get_ingest_caller(
+    request: Request,
+    store: StoreDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    """Who may post telemetry: an ingest token, or a developer's or admin's token.
+
+    Checked in a unit of work of its own, committed at once: the receiver writes its
+    stream state in another, and SQLite's one writer must not wait on this request.
+    """
+    async with store.unit_of_work() as session:
+        bearer = await _bearer(request, session)
+    if bearer.kind is not TokenKind.INGEST and not bearer.user.role.is_staff:
+        raise PermissionDenied(
+            "Posting telemetry needs an ingest token, or a developer's or admin's"
+        )
+    return bearer.user
+
+
+IngestCaller = Annotated[User, Depends(get_ingest_caller)]
 
 
 def get_clock(request: Request) -> Callable[[], datetime]:
@@ -141,12 +174,15 @@ def get_monitor(request: Request) -> SystemMonitor:
 MonitorDep = Annotated[SystemMonitor, Depends(get_monitor)]
 
 
-def get_alert_desk(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> AlertDesk:
+def get_alert_desk(
+    session: SessionDep, settings: SettingsDep, clock: ClockDep, monitor: MonitorDep
+) -> AlertDesk:
     """Alerts and maintenance windows, bound to this request's unit of work."""
     return AlertDesk(
         session,
         channels=channels_of(settings),
         configured_windows=config_windows(settings.maintenance_windows),
+        components=frozenset(target.name for target in monitor.targets),
         clock=clock,
     )
 

@@ -38,8 +38,8 @@ async def scrape_allowed(request: Request, settings: SettingsDep, session: Sessi
 async def metrics(
     request: Request, session: SessionDep, _: Annotated[None, Depends(scrape_allowed)]
 ) -> Response:
-    """Request counts and latency histograms per route template; component statuses;
-    background task crashes."""
+    """Request counts and latency histograms per service and route template; component
+    statuses; background task crashes."""
     tracking: RequestTracking = request.app.state.request_tracking
     supervisor: Supervisor = request.app.state.supervisor
     body = await exposition(session, tracking.totals, supervisor.failures)

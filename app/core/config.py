@@ -8,6 +8,7 @@ environment (``WATCHKEEPER_TARGETS='[...]'``). The TOML file is looked up at
 from __future__ import annotations
 
 import os
+import tomllib
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -25,6 +27,7 @@ from app.schemas.alerts import AlertRules, MaintenanceWindowCreate
 from app.schemas.objectives import Objectives
 from app.schemas.targets import mask_url
 from app.vocabulary.issues import Priority
+from app.vocabulary.performance import SELF_SERVICE, ServiceName
 
 DEFAULT_CONFIG_FILE = Path("watchkeeper.toml")
 
@@ -57,6 +60,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL; empty means a SQLite file under data_dir.",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Longest wait for the store: connecting, each statement, a pooled "
+        "connection, SQLite's write lock. Past it the request answers 503.",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -130,6 +140,9 @@ class Settings(BaseSettings):
     )
 
     # Request metrics and performance analysis.
+    self_service_name: ServiceName = Field(
+        default=SELF_SERVICE, description="The service Watchkeeper's own requests are of."
+    )
     performance_flush_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How often recorded minutes go to the store."
     )
@@ -170,6 +183,19 @@ class Settings(BaseSettings):
     )
     performance_capacity_days: float = Field(
         default=30.0, gt=0, description="Disk or memory projected full within this is a bottleneck."
+    )
+    # OTLP/HTTP ingest (POST /v1/traces and /v1/metrics).
+    ingest_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Bytes an OTLP export may send."
+    )
+    ingest_max_inflated_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Bytes an OTLP export may inflate to."
+    )
+    ingest_max_routes_per_service: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Routes kept per service; requests of further routes count as unmatched.",
     )
     metrics_public: bool = Field(
         default=True,
@@ -217,11 +243,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("WATCHKEEPER_CONFIG_FILE", DEFAULT_CONFIG_FILE))
         return (
             init_settings,
             env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_file()),
         )
 
 
@@ -245,3 +270,13 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise ConfigurationError(f"invalid configuration: {describe(error)}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"invalid configuration: {_toml_file()}: {error}") from None
+    except SettingsError as error:
+        # pydantic-settings says which field and source; the cause says what was wrong.
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        raise ConfigurationError(f"invalid configuration: {error}{cause}") from None
+
+
+def _toml_file() -> Path:
+    return Path(os.environ.get("WATCHKEEPER_CONFIG_FILE", DEFAULT_CONFIG_FILE))

@@ -19,12 +19,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# The agent's: the access log names a request exactly as the request metrics do.
+from watchkeeper_agent.middleware import route_template
+
 from app.core.config import LogFormat, Settings
 
 access_logger = logging.getLogger("watchkeeper.access")
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-UNMATCHED_ROUTE = "<unmatched>"
 _REQUEST_ID_HEADER = b"x-request-id"
 # A caller-supplied id is echoed into logs, so only a short, plain one is trusted.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -66,26 +68,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _ProcessLog(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler of the process: every logger's lines, uvicorn's included, in one format."""
+
+
 def setup_logging(settings: Settings) -> None:
-    """Send Watchkeeper's logs to stderr in the configured format."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Send every log line of the process to stderr in the configured format.
+
+    The handler sits on the root logger, so uvicorn's lines, library warnings and
+    tracebacks come out as one JSON object per line too when ``log_format`` is ``json``.
+    Handlers others installed (a test's capture, say) are left in place.
+    """
+    handler = _ProcessLog(sys.stderr)
     formatter = JsonFormatter() if settings.log_format is LogFormat.JSON else TextFormatter()
     handler.setFormatter(formatter)
-    root = logging.getLogger("watchkeeper")
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
-    root.propagate = False
-
-
-def route_template(scope: Scope, root_path: str) -> str:
-    """The template that served ``scope``, or one shared bucket for paths nothing matched;
-    ``root_path`` is the scope's value before routing."""
-    mounted = scope.get("root_path", "")
-    if len(mounted) > len(root_path):
-        # Mounts extend root_path by the part of the path they matched.
-        return str(mounted[len(root_path) :])
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _ProcessLog)] + [handler]
+    root.setLevel(logging.WARNING)  # libraries: warnings and worse
+    level = settings.log_level.upper()
+    for ours in ("watchkeeper", "uvicorn"):
+        logger = logging.getLogger(ours)
+        logger.handlers.clear()
+        logger.setLevel(level)
+        logger.propagate = True
+    logging.captureWarnings(True)
 
 
 def _incoming_request_id(scope: Scope) -> str:

@@ -51,13 +51,14 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
-def enum_column(enum_cls: type[StrEnum]) -> Enum:
-    """A portable column for a StrEnum: stores the value as text, checked by the database."""
+def enum_column(enum_cls: type[StrEnum], *, checked: bool = True, length: int = 32) -> Enum:
+    """A portable column for a StrEnum: stores the value as text, checked by the database
+    unless ``checked`` is false (a list that grows without a migration: the code checks)."""
     return Enum(
         enum_cls,
         native_enum=False,
-        create_constraint=True,
-        length=32,
+        create_constraint=checked,
+        length=length,
         values_callable=lambda members: [member.value for member in members],
         name=enum_cls.__name__.lower(),
     )

@@ -48,6 +48,9 @@ def _current(connection: Connection) -> tuple[str, ...]:
 
 def _upgrade(connection: Connection) -> Upgrade:
     if connection.dialect.name == "postgresql":
+        # Waiting for another replica's migration, or a long one, is not a hung store: the
+        # request-sized statement bound does not apply inside this transaction.
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
     config = alembic_config()
     config.attributes["connection"] = connection

@@ -2,11 +2,18 @@
 
 SQLite gets WAL mode (readers never block the writer), enforced foreign keys and a busy
 timeout, so the monitor loop and the API can share one file.
+
+The server bounds every store call by one ``timeout`` (``database_timeout_seconds``):
+connecting, each statement (on the server and, should the server or the network freeze, on
+the client), waiting for a pooled connection, and SQLite's wait for the write lock. A call
+that runs out of time is an outage like any other: callers answer 503 and try again later,
+the pool reconnects. A store made without a timeout (migrations, administration, which may
+rightly run long) keeps the drivers' own limits.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,22 +30,67 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-# Errors that mean the store went away rather than a bug of ours.
+# Without a timeout: SQLite's wait for the write lock, and PostgreSQL's for a pooled connection.
+UNBOUNDED_LOCK_WAIT_SECONDS = 5.0
+UNBOUNDED_POOL_WAIT_SECONDS = 10.0
+# The share of the bound the server may spend on a statement before it cancels it itself.
+_SERVER_SHARE = 0.9
+# What the probe waits for SQLite's write lock: long enough for a commit to finish, short
+# enough that a lock held for good is reported at once.
+PROBE_LOCK_WAIT_MS = 100
+
+# Errors that mean the store went away rather than a bug of ours. TimeoutError (a client-side
+# statement or connect timeout) and refused or reset connections are OSErrors.
 STORE_OUTAGES = (DisconnectionError, PoolTimeout, OSError)
 # What drivers say when the store, not the statement, is the problem.
 _OUTAGE_PHRASES = ("connection", "locked", "unable to open database", "disk i/o error")
+# PostgreSQL's SQLSTATE classes for "cannot serve now": connection exception, insufficient
+# resources (too many connections, disk full), operator intervention (starting up, shutting
+# down, admin shutdown, statement timeout) and system errors (I/O).
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+_READ_ONLY_SQLSTATE = "25006"  # a standby, or a server set read-only: it takes no writes
+
+
+class StoreNotWritable(Exception):
+    """The store answers but cannot take a write now; the message says why."""
+
+
+def _driver_errors(error: DBAPIError) -> list[BaseException]:
+    """The driver's error ``error`` wraps, and what the driver raised that from."""
+    found: list[BaseException] = []
+    current: BaseException | None = error.orig
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__
+    return found
+
+
+def _sqlstate_says_outage(error: BaseException) -> bool:
+    state = getattr(error, "sqlstate", None)
+    return isinstance(state, str) and (
+        state.startswith(_OUTAGE_SQLSTATE_CLASSES) or state == _READ_ONLY_SQLSTATE
+    )
 
 
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` says the store cannot be reached or used right now."""
     if isinstance(error, DBAPIError):
-        original = error.orig
-        return (
-            error.connection_invalidated
-            or isinstance(original, STORE_OUTAGES)
-            or any(phrase in str(original).lower() for phrase in _OUTAGE_PHRASES)
+        return error.connection_invalidated or any(
+            isinstance(cause, STORE_OUTAGES)
+            or _sqlstate_says_outage(cause)
+            or any(phrase in str(cause).lower() for phrase in _OUTAGE_PHRASES)
+            for cause in _driver_errors(error)
         )
-    return isinstance(error, STORE_OUTAGES)
+    return isinstance(error, STORE_OUTAGES) or _sqlstate_says_outage(error)
+
+
+def outage_cause(error: BaseException) -> str:
+    """What the store or driver said went wrong ("database is locked"), for the log."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    if isinstance(cause, TimeoutError):
+        return "no answer within the timeout (TimeoutError)"
+    words = str(cause).strip().splitlines()
+    return f"{words[0]} ({type(cause).__name__})" if words else type(cause).__name__
 
 
 def masked_url(url: str) -> str:
@@ -52,38 +104,70 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, ConnectionPoolEntry], None]:
+    def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
 
 
-def create_engine(url: str, *, pool_size: int = 10, **options: Any) -> AsyncEngine:
-    """An async engine for ``url`` with the settings each backend needs."""
+def _lock_wait_ms(timeout: float | None) -> int:
+    return round((UNBOUNDED_LOCK_WAIT_SECONDS if timeout is None else timeout) * 1000)
+
+
+def _postgresql_bounds(timeout: float) -> dict[str, Any]:
+    return {
+        "pool_timeout": timeout,
+        "connect_args": {
+            "timeout": timeout,  # TCP connect and the start-up handshake
+            # The server cancels a slow statement a little before the bound, releasing its
+            # locks and keeping the connection usable; the client gives up at the bound on a
+            # server or network that does not answer at all.
+            "command_timeout": timeout,
+            "server_settings": {"statement_timeout": str(round(timeout * _SERVER_SHARE * 1000))},
+        },
+    }
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, timeout: float | None = None, **options: Any
+) -> AsyncEngine:
+    """An async engine for ``url`` whose every call gives up after ``timeout`` seconds
+    (None: after the drivers' own limits)."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
-        engine = create_async_engine(url, **options)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        bounds = {} if timeout is None else {"pool_timeout": timeout}
+        engine = create_async_engine(url, **bounds, **options)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(_lock_wait_ms(timeout)))
         return engine
+    if timeout is None:
+        bounds = {"pool_timeout": UNBOUNDED_POOL_WAIT_SECONDS}
+    else:
+        bounds = _postgresql_bounds(timeout)
     return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_timeout=10,
-        **options,
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **bounds, **options
     )
 
 
 class Store:
     """The engine and session factory shared by the API, the monitor loop and the CLI."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, **options: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size, **options)
+        self.timeout = timeout
+        self.engine = create_engine(url, pool_size=pool_size, timeout=timeout, **options)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -109,6 +193,29 @@ class Store:
         """Raises unless the store answers a trivial query."""
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    async def check_writable(self) -> None:
+        """Raises unless the store could take a write now; cheap, and writes nothing.
+
+        SQLite: takes the write lock, waiting only briefly, and lets it go (another
+        connection holding it for long means "database is locked"). PostgreSQL: a standby
+        in recovery, or a server set read-only, starts read-only transactions.
+        """
+        async with self.engine.connect() as connection:
+            if self.dialect != "sqlite":
+                setting = text("SELECT current_setting('transaction_read_only')")
+                if await connection.scalar(setting) == "on":
+                    raise StoreNotWritable("the store is read-only")
+                return
+            await connection.exec_driver_sql(f"PRAGMA busy_timeout={PROBE_LOCK_WAIT_MS}")
+            try:
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except DBAPIError as error:
+                raise StoreNotWritable(str(error.orig)) from error
+            finally:
+                await connection.rollback()
+                restored = _lock_wait_ms(self.timeout)
+                await connection.exec_driver_sql(f"PRAGMA busy_timeout={restored}")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,5 +1,7 @@
-"""The performance API's answers: analysis, bottlenecks, recommendations, trends and SLOs.
+"""The performance API's answers: analysis, bottlenecks, recommendations, trends, SLOs and
+the services measured.
 
+An endpoint is one service's method and route, and is named so (``shop GET /orders``).
 Durations are milliseconds, rates are shares in [0, 1], changes are relative
 (``0.25`` = 25% more than the previous window). A figure that cannot be measured (no
 requests, no history) is null, and ``note`` says why.
@@ -14,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from app.schemas.base import ResponseSchema
+from app.vocabulary.performance import RequestSource
 from app.vocabulary.ranked import Ranked
 
 
@@ -73,6 +76,7 @@ class RequestFigures(ResponseSchema):
 
 
 class EndpointFigures(RequestFigures):
+    service: str
     method: str
     route: str
 
@@ -99,6 +103,7 @@ class PerformanceAnalysis(ResponseSchema):
 class EndpointEvidence(ResponseSchema):
     """The figures of an endpoint over the window, quoted by its recommendation."""
 
+    service: str
     method: str
     route: str
     requests: int
@@ -126,6 +131,7 @@ class RegressionEvidence(ResponseSchema):
     baseline_requests: int
     recent_requests: int
     recent_since: datetime
+    service: str
     method: str
     route: str
 
@@ -170,7 +176,10 @@ class BottleneckFields(ResponseSchema):
 
     kind: BottleneckKind
     severity: Severity
-    target: str = Field(description="The endpoint (METHOD route), component or resource.")
+    service: str | None = Field(
+        default=None, description="The endpoint's service; null for hosts and dependencies."
+    )
+    target: str = Field(description="The endpoint (service METHOD route), component or resource.")
     metric: str
     value: float
     threshold: float
@@ -236,6 +245,7 @@ class Recommendation(ResponseSchema):
     priority: Severity
     title: str
     description: str
+    service: str | None = Field(description="The endpoint's service, as its bottleneck's.")
     target: str
     bottleneck: BottleneckKind
     evidence: dict[str, Any]
@@ -260,6 +270,7 @@ class PeriodFigures(ResponseSchema):
 
 
 class EndpointTrend(ResponseSchema):
+    service: str
     method: str
     route: str
     periods: list[PeriodFigures]
@@ -297,3 +308,19 @@ class SloReport(ResponseSchema):
     checked_at: datetime
     met: bool | None = Field(description="Every criterion met; null when one cannot be told.")
     criteria: list[SloCriterion]
+
+
+class ServiceSummary(ResponseSchema):
+    """A service whose requests are stored, and how it has been doing for a day."""
+
+    service: str
+    first_seen: datetime = Field(description="Start of the oldest minute or hour stored.")
+    last_seen: datetime = Field(description="Start of the newest minute stored.")
+    requests_24h: int
+    p95_ms_24h: float | None
+    error_rate_24h: float | None = Field(description="Share of 5xx responses in 24 hours.")
+    sources: list[RequestSource] = Field(description="How its figures arrived.")
+
+
+class ServiceReport(ResponseSchema):
+    services: list[ServiceSummary] = Field(description="By name.")

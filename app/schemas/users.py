@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -50,6 +51,10 @@ class UserRead(UserRef):
 class TokenCreate(RequestSchema):
     name: str = Field(min_length=1, max_length=100)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    kind: Literal[TokenKind.API, TokenKind.INGEST] = Field(
+        default=TokenKind.API,
+        description="api: acts as its user; ingest: may only post to /v1/traces and /v1/metrics.",
+    )
 
 
 class TokenRead(ResponseSchema):

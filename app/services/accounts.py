@@ -6,6 +6,7 @@ Functions take the session explicitly and only flush; the caller's unit of work 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -152,8 +153,16 @@ async def issue_token(
     return row, clear
 
 
-async def user_for_token(session: AsyncSession, token: str, *, now: datetime) -> User:
-    """The active user holding a live (unexpired, unrevoked) ``token``."""
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """Who holds a live token, and what kind of token it is (which limits what it may do)."""
+
+    user: User
+    kind: TokenKind
+
+
+async def bearer_of_token(session: AsyncSession, token: str, *, now: datetime) -> Bearer:
+    """The active user holding a live (unexpired, unrevoked) ``token``, and its kind."""
     found = (
         await session.execute(
             select(ApiToken, User)
@@ -169,7 +178,7 @@ async def user_for_token(session: AsyncSession, token: str, *, now: datetime) ->
         raise NotAuthenticated()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         row.last_used_at = now
-    return user
+    return Bearer(user, row.kind)
 
 
 async def list_tokens(session: AsyncSession, user: User) -> Sequence[ApiToken]:

@@ -19,3 +19,4 @@ class Role(StrEnum):
 class TokenKind(StrEnum):
     SESSION = "session"  # issued by POST /auth/token, short-lived
     API = "api"  # created by an admin or the CLI for scripts and probes
+    INGEST = "ingest"  # for an exporter: may post telemetry to /v1/* and nothing else

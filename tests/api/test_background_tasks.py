@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 from sqlalchemy import select
+from watchkeeper_agent.recorder import MinuteBucket, RequestRecorder
 
 from app.core.config import Settings
 from app.db.models import RequestMinute
 from app.db.store import Store
 from app.main import create_app
-from app.services.performance.recorder import MinuteBucket, RequestRecorder
 from app.services.supervisor import Backoff, Supervisor
 
 DEADLINE = 10.0  # seconds; the flusher runs every 10 ms here

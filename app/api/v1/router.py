@@ -7,6 +7,12 @@ which the access log and the request metrics read instead of matching paths agai
 
 from fastapi import APIRouter
 
-from app.api.v1.endpoints import alerts, auth, maintenance, users
+from app.api.v1.endpoints import alerts, auth, ingest, maintenance, users
 
-routers: tuple[APIRouter, ...] = (auth.router, users.router, maintenance.router, alerts.router)
+routers: tuple[APIRouter, ...] = (
+    auth.router,
+    users.router,
+    maintenance.router,
+    alerts.router,
+    ingest.router,
+)

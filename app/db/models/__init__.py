@@ -8,6 +8,7 @@ from app.db.models.health import (
     HealthResult,
     HealthSweep,
 )
+from app.db.models.ingest import IngestBatch, IngestStream
 from app.db.models.issues import Issue, IssueComment, IssueEvent, IssueLabel
 from app.db.models.performance import RequestHour, RequestMinute
 from app.db.models.users import ApiToken, User
@@ -21,6 +22,8 @@ __all__ = [
     "HealthIncident",
     "HealthResult",
     "HealthSweep",
+    "IngestBatch",
+    "IngestStream",
     "Issue",
     "IssueComment",
     "IssueEvent",

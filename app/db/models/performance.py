@@ -7,6 +7,9 @@ the hour row is inserted and the minute marked ``rolled_up`` in one transaction,
 request is counted either in an hour row or in a minute row not yet rolled up, never both.
 Minute rows then stay a while for their detail and are deleted; hour rows are kept for the
 quarter-over-quarter trends.
+
+Every row belongs to one ``service`` (Watchkeeper itself, or a service whose figures it
+receives) and names its ``source``, how the figures arrived.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from sqlalchemy import JSON, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, enum_column
-from app.vocabulary.performance import StatusClass
+from app.vocabulary.performance import RequestSource, StatusClass
 
 
 class RequestTally:
-    """The columns every stored tally of requests has: what was asked, and how it went."""
+    """The columns every stored tally of requests has: whose, what was asked, how it went."""
 
+    service: Mapped[str] = mapped_column(String(128))
+    source: Mapped[RequestSource] = mapped_column(
+        enum_column(RequestSource, checked=False, length=16)
+    )
     route: Mapped[str] = mapped_column(String(300))
     method: Mapped[str] = mapped_column(String(8))
     status_class: Mapped[StatusClass] = mapped_column(enum_column(StatusClass))
@@ -36,7 +43,8 @@ class RequestTally:
 
 
 class RequestMinute(RequestTally, Base):
-    """One process's requests of one minute for one route, method and status class."""
+    """One process's requests of one minute of one service for one route, method and
+    status class, from one source."""
 
     __tablename__ = "request_minutes"
     __table_args__ = (
@@ -51,7 +59,8 @@ class RequestMinute(RequestTally, Base):
 
 
 class RequestHour(RequestTally, Base):
-    """Requests of one hour for one route, method and status class, every process merged."""
+    """Requests of one hour of one service for one route, method, status class and source,
+    every process merged."""
 
     __tablename__ = "request_hours"
     __table_args__ = (Index("ix_request_hours_hour", "hour"),)

@@ -32,7 +32,8 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[TokenKind] = mapped_column(enum_column(TokenKind))
+    # Unchecked by the database (migration 0007), so a new kind of token needs no migration.
+    kind: Mapped[TokenKind] = mapped_column(enum_column(TokenKind, checked=False))
     # Only the SHA-256 digest is stored; the token itself is shown once.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(16))

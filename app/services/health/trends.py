@@ -22,7 +22,7 @@ from app.db.models.health import OVERALL
 from app.schemas.health import ComponentTrend, HealthTrend, Incident
 from app.services.health.history import InMaintenance
 from app.vocabulary.health import ComponentStatus
-from app.vocabulary.sketch import QuantileSketch
+from app.vocabulary.sketch import from_many_bytes
 
 _SUMMED = (
     "healthy_s",
@@ -78,7 +78,7 @@ class Tally:
     def latency_p95(self) -> float | None:
         if not self.sketches:
             return None
-        p95 = QuantileSketch.from_many_bytes(self.sketches).quantile(0.95)
+        p95 = from_many_bytes(self.sketches).quantile(0.95)
         return None if p95 is None else round(p95, 2)
 
 

@@ -46,6 +46,7 @@ def recommend(bottlenecks: list[Bottleneck], *, pool_size: int) -> list[Recommen
                 priority=bottleneck.severity,
                 title=title,
                 description=description,
+                service=bottleneck.service,
                 target=bottleneck.target,
                 bottleneck=bottleneck.kind,
                 evidence={

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.core.logging import UNMATCHED_ROUTE
 from app.schemas.performance import (
     Bottleneck,
     EndpointEvidence,
@@ -30,6 +29,7 @@ from app.schemas.performance import (
 )
 from app.services.performance.figures import Endpoint, RequestAggregate
 from app.services.performance.thresholds import Thresholds
+from app.vocabulary.performance import UNMATCHED_ROUTE
 
 
 def severity_of(ratio: float) -> Severity:
@@ -43,19 +43,14 @@ def severity_of(ratio: float) -> Severity:
     return Severity.LOW
 
 
-def endpoint_name(endpoint: Endpoint) -> str:
-    method, route = endpoint
-    return f"{method} {route}"
-
-
 def endpoint_evidence(
     endpoint: Endpoint, aggregate: RequestAggregate, minutes: float
 ) -> EndpointEvidence:
     """The figures every endpoint bottleneck carries, recommendations quote them."""
-    method, route = endpoint
     return EndpointEvidence(
-        method=method,
-        route=route,
+        service=endpoint.service,
+        method=endpoint.method,
+        route=endpoint.route,
         requests=aggregate.requests,
         requests_per_minute=round(aggregate.requests / minutes, 3) if minutes else None,
         median_ms=aggregate.quantile(0.5),
@@ -77,10 +72,10 @@ def endpoint_bottlenecks(
     """Slow, failing and long-tailed endpoints over a window of ``minutes``."""
     found: list[Bottleneck] = []
     for endpoint, aggregate in aggregates.items():
-        if endpoint[1] == UNMATCHED_ROUTE or aggregate.requests < thresholds.min_requests:
+        if endpoint.route == UNMATCHED_ROUTE or aggregate.requests < thresholds.min_requests:
             continue
         evidence = endpoint_evidence(endpoint, aggregate, minutes)
-        name = endpoint_name(endpoint)
+        name, service = endpoint.name, endpoint.service
         p95, median, p99 = evidence.p95_ms, evidence.median_ms, evidence.p99_ms
         if p95 is not None and p95 > thresholds.slow_endpoint_ms:
             found.append(
@@ -88,6 +83,7 @@ def endpoint_bottlenecks(
                     severity=severity_of(p95 / thresholds.slow_endpoint_ms),
                     value=round(p95, 4),
                     threshold=thresholds.slow_endpoint_ms,
+                    service=service,
                     target=name,
                     metric="p95_ms",
                     message=f"{name}: p95 {p95:.0f} ms over {aggregate.requests} requests "
@@ -102,6 +98,7 @@ def endpoint_bottlenecks(
                     severity=severity_of(rate / thresholds.error_rate),
                     value=round(rate, 4),
                     threshold=thresholds.error_rate,
+                    service=service,
                     target=name,
                     metric="error_rate",
                     message=f"{name}: {aggregate.server_errors} of {aggregate.requests} requests "
@@ -119,6 +116,7 @@ def endpoint_bottlenecks(
                         severity=severity_of(spread / thresholds.variance_ratio),
                         value=round(spread, 4),
                         threshold=thresholds.variance_ratio,
+                        service=service,
                         target=name,
                         metric="p99_over_median",
                         message=f"{name}: p99 {p99:.0f} ms is {spread:.1f} times the median "
@@ -157,7 +155,7 @@ def regressions(
     for endpoint, now in recent.items():
         before = baseline.get(endpoint)
         if (
-            endpoint[1] == UNMATCHED_ROUTE
+            endpoint.route == UNMATCHED_ROUTE
             or before is None
             or min(before.requests, now.requests) < thresholds.min_requests
         ):
@@ -216,7 +214,7 @@ class _Comparison:
         self, metric: str, was: float, became: float, p_value: float, change: str
     ) -> Regression:
         """The regression of ``metric`` from ``was`` to ``became``."""
-        thresholds, name = self.thresholds, endpoint_name(self.endpoint)
+        thresholds, endpoint = self.thresholds, self.endpoint
         # With a zero baseline rate the step itself is the measure.
         ratio = became / was if was else became / thresholds.regression_min_error_step
         return Regression(
@@ -224,9 +222,10 @@ class _Comparison:
             severity=severity_of(1.25 * ratio / thresholds.regression_ratio),
             value=round(ratio, 4),
             threshold=thresholds.regression_ratio,
-            target=name,
+            service=endpoint.service,
+            target=endpoint.name,
             metric=metric,
-            message=f"{name}: {change} since {self.recent_since:%Y-%m-%d %H:%M} UTC "
+            message=f"{endpoint.name}: {change} since {self.recent_since:%Y-%m-%d %H:%M} UTC "
             f"({self.now.requests} requests against {self.before.requests} before, "
             f"p = {p_value:.1g})",
             evidence=RegressionEvidence(
@@ -238,7 +237,8 @@ class _Comparison:
                 baseline_requests=self.before.requests,
                 recent_requests=self.now.requests,
                 recent_since=self.recent_since,
-                method=self.endpoint[0],
-                route=self.endpoint[1],
+                service=endpoint.service,
+                method=endpoint.method,
+                route=endpoint.route,
             ),
         )

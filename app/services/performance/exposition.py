@@ -1,6 +1,6 @@
-"""``GET /metrics``: this process's request counts and latency histograms, the last
-health status of every component, and the crashes of its background tasks, in the
-Prometheus text format.
+"""``GET /metrics``: the request counts and latency histograms this process recorded, per
+service (its own and those whose figures it received), the last health status of every
+component, and the crashes of its background tasks, in the Prometheus text format.
 
 Request counters grow as minutes are flushed to the store (every few seconds, once their
 minute is complete), so they are cumulative per process and never count a request twice;
@@ -29,9 +29,9 @@ from prometheus_client.core import (
 )
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from watchkeeper_agent.recorder import MinuteBucket
 
 from app.db.models import ComponentState
-from app.services.performance.recorder import MinuteBucket
 from app.vocabulary.health import ComponentStatus
 from app.vocabulary.sketch import GAMMA, QuantileSketch
 
@@ -65,15 +65,17 @@ class RequestTotals:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str, str], int] = defaultdict(int)
-        self._latency: dict[tuple[str, str], _Series] = defaultdict(_Series)
+        # (service, route, method, status class) and (service, route, method)
+        self._requests: dict[tuple[str, str, str, str], int] = defaultdict(int)
+        self._latency: dict[tuple[str, str, str], _Series] = defaultdict(_Series)
 
     def add(self, buckets: Sequence[MinuteBucket]) -> None:
         """Counts stored buckets (a flusher observer)."""
         with self._lock:
             for bucket in buckets:
-                self._requests[bucket.route, bucket.method, bucket.status_class] += bucket.count
-                series = self._latency[bucket.route, bucket.method]
+                endpoint = (bucket.service, bucket.route, bucket.method)
+                self._requests[(*endpoint, bucket.status_class)] += bucket.count
+                series = self._latency[endpoint]
                 series.count += bucket.count
                 series.sum_ms += bucket.sum_ms
                 for position, below in enumerate(cumulative_counts(bucket.sketch)):
@@ -83,24 +85,24 @@ class RequestTotals:
         """The request counter and the latency histogram."""
         requests = CounterMetricFamily(
             "watchkeeper_http_requests",
-            "HTTP requests served, by route template, method and status class.",
-            labels=("route", "method", "status_class"),
+            "HTTP requests served, by service, route template, method and status class.",
+            labels=("service", "route", "method", "status_class"),
         )
         latency = HistogramMetricFamily(
             "watchkeeper_http_request_duration_seconds",
-            "Time to serve HTTP requests, by route template and method.",
-            labels=("route", "method"),
+            "Time to serve HTTP requests, by service, route template and method.",
+            labels=("service", "route", "method"),
         )
         with self._lock:
-            for (route, method, klass), count in sorted(self._requests.items()):
-                requests.add_metric((route, method, klass), count)
-            for (route, method), series in sorted(self._latency.items()):
+            for labels, count in sorted(self._requests.items()):
+                requests.add_metric(labels, count)
+            for endpoint, series in sorted(self._latency.items()):
                 buckets = [
                     (_bound(bound), float(count))
                     for bound, count in zip(BOUNDS_S, series.buckets, strict=True)
                 ]
                 buckets.append(("+Inf", float(series.count)))
-                latency.add_metric((route, method), buckets, series.sum_ms / 1000.0)
+                latency.add_metric(endpoint, buckets, series.sum_ms / 1000.0)
         yield requests
         yield latency
 

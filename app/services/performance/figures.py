@@ -1,5 +1,8 @@
 """Reading stored request metrics: tallies per endpoint for any time range, and their figures.
 
+An endpoint is one service's method and route; every read may be narrowed to some services
+(none named: every service).
+
 A range ``[since, until)`` is answered from the hour rows of the whole hours it covers
 (plus minute rows of those hours not rolled up yet, e.g. late flushes) and from every
 minute row of the partial hours at its edges. That is exact for any range whose edges are
@@ -7,34 +10,46 @@ within the minute retention, and each request is read once: a rolled-up minute i
 where its hour row is not.
 
 :func:`window_figures` is the small public entry point for the alert rules: requests, p95,
-5xx share and the share within the latency objective, per endpoint and overall, for a range.
+5xx share and the share within the latency objective, per endpoint, per service and overall,
+for a range.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Final
+from typing import Final, NamedTuple
 
-from sqlalchemy import Executable, and_, false, or_, select
+from sqlalchemy import ColumnElement, Executable, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from app.core.hours import hour_ceil, hour_floor
 from app.db.models import RequestHour, RequestMinute
 from app.schemas.objectives import Objectives
 from app.vocabulary.performance import StatusClass
-from app.vocabulary.sketch import QuantileSketch
+from app.vocabulary.sketch import QuantileSketch, from_many_bytes
 
 # Only for callers that count requests and ignore the latency share: the default
 # objectives, never a second copy of their numbers. The SLO's judges pass the configured one.
 _DEFAULT_OBJECTIVES: Final = Objectives()
 
-# (method, route): how an endpoint is named in every answer.
-Endpoint = tuple[str, str]
+
+class Endpoint(NamedTuple):
+    """What an endpoint is: a route and method of one service."""
+
+    service: str
+    method: str
+    route: str
+
+    @property
+    def name(self) -> str:
+        """How every answer and alert names it: ``shop GET /orders/{id}``."""
+        return f"{self.service} {self.method} {self.route}"
 
 
 @dataclass
@@ -74,7 +89,7 @@ class RequestAggregate:
     @cached_property
     def sketch(self) -> QuantileSketch:
         """Every duration counted, as one sketch (decoded once, on first use)."""
-        sketch = QuantileSketch.from_many_bytes(self.blobs)
+        sketch = from_many_bytes(self.blobs)
         for other in self.merged:
             sketch.merge(other)
         return sketch
@@ -112,38 +127,68 @@ def merged(aggregates: Iterable[RequestAggregate]) -> RequestAggregate:
     return total
 
 
+def per_service(
+    aggregates: dict[Endpoint, RequestAggregate],
+) -> dict[str, RequestAggregate]:
+    """The aggregates of each service's endpoints, merged."""
+    services: dict[str, list[RequestAggregate]] = defaultdict(list)
+    for endpoint, aggregate in aggregates.items():
+        services[endpoint.service].append(aggregate)
+    return {service: merged(found) for service, found in services.items()}
+
+
 async def read_aggregates(
-    session: AsyncSession, since: datetime, until: datetime
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    *,
+    services: Collection[str] = (),
 ) -> dict[Endpoint, RequestAggregate]:
-    """Aggregates per endpoint of ``[since, until)``."""
+    """Aggregates per endpoint of ``[since, until)``, of ``services`` (none: every one)."""
     found: dict[Endpoint, RequestAggregate] = defaultdict(RequestAggregate)
     # Core rows, no timestamps: ORM loading and datetime conversion were most of the time.
     connection = await session.connection()
-    for statement in _statements(since, until):
-        for route, method, klass, count, sum_ms, max_ms, sketch in await connection.execute(
-            statement
-        ):
-            found[method, route].add_row(klass, count, sum_ms, max_ms, sketch)
+    for statement in _statements(since, until, services):
+        for (
+            service,
+            route,
+            method,
+            klass,
+            count,
+            sum_ms,
+            max_ms,
+            sketch,
+        ) in await connection.execute(statement):
+            found[Endpoint(service, method, route)].add_row(klass, count, sum_ms, max_ms, sketch)
     return dict(found)
 
 
 async def read_segments(
-    session: AsyncSession, bounds: Sequence[datetime]
+    session: AsyncSession, bounds: Sequence[datetime], *, services: Collection[str] = ()
 ) -> list[dict[Endpoint, RequestAggregate]]:
     """Aggregates per endpoint of each ``[bounds[i], bounds[i + 1])``."""
     return [
-        await read_aggregates(session, since, until) for since, until in itertools.pairwise(bounds)
+        await read_aggregates(session, since, until, services=services)
+        for since, until in itertools.pairwise(bounds)
     ]
 
 
-def _statements(since: datetime, until: datetime) -> list[Executable]:
+def _of_services(
+    column: QueryableAttribute[str], services: Collection[str]
+) -> list[ColumnElement[bool]]:
+    """The condition that narrows rows to ``services``; none when every service is asked."""
+    return [column.in_(sorted(set(services)))] if services else []
+
+
+def _statements(since: datetime, until: datetime, services: Collection[str]) -> list[Executable]:
     first_whole, last_whole = hour_ceil(since), hour_floor(until)
     minute = RequestMinute.minute
-    in_range = [minute >= since, minute < until]
+    in_range = [minute >= since, minute < until, *_of_services(RequestMinute.service, services)]
     statements: list[Executable] = []
     if first_whole < last_whole:
         statements.append(
             select(
+                RequestHour.service,
                 RequestHour.route,
                 RequestHour.method,
                 RequestHour.status_class,
@@ -151,7 +196,11 @@ def _statements(since: datetime, until: datetime) -> list[Executable]:
                 RequestHour.sum_ms,
                 RequestHour.max_ms,
                 RequestHour.sketch,
-            ).where(RequestHour.hour >= first_whole, RequestHour.hour < last_whole)
+            ).where(
+                RequestHour.hour >= first_whole,
+                RequestHour.hour < last_whole,
+                *_of_services(RequestHour.service, services),
+            )
         )
         # Inside whole hours only what the hour rows lack; at the edges every minute.
         in_range.append(
@@ -159,6 +208,7 @@ def _statements(since: datetime, until: datetime) -> list[Executable]:
         )
     statements.append(
         select(
+            RequestMinute.service,
             RequestMinute.route,
             RequestMinute.method,
             RequestMinute.status_class,
@@ -192,11 +242,12 @@ class RouteFigures:
 
 @dataclass(frozen=True)
 class WindowFigures:
-    """Figures of ``[since, until)``: overall and per ``(method, route)``."""
+    """Figures of ``[since, until)``: overall, per service and per endpoint."""
 
     since: datetime
     until: datetime
     overall: RouteFigures
+    services: dict[str, RouteFigures]
     endpoints: dict[Endpoint, RouteFigures]
 
 
@@ -206,14 +257,20 @@ async def window_figures(
     until: datetime,
     *,
     latency_ms: float = _DEFAULT_OBJECTIVES.latency_ms,
+    services: Collection[str] = (),
 ) -> WindowFigures:
-    """Requests, p95 (ms), 5xx share and share within ``latency_ms`` per endpoint and
-    overall, for ``[since, until)``; pass ``settings.objectives.latency_ms``."""
-    found = await read_aggregates(session, since, until)
+    """Requests, p95 (ms), 5xx share and share within ``latency_ms`` per endpoint, per
+    service and overall, for ``[since, until)`` and ``services`` (none: every one); pass
+    ``settings.objectives.latency_ms``."""
+    found = await read_aggregates(session, since, until, services=services)
     return WindowFigures(
         since=since,
         until=until,
         overall=RouteFigures.of(merged(found.values()), latency_ms),
+        services={
+            service: RouteFigures.of(aggregate, latency_ms)
+            for service, aggregate in per_service(found).items()
+        },
         endpoints={
             endpoint: RouteFigures.of(aggregate, latency_ms)
             for endpoint, aggregate in found.items()

@@ -1,7 +1,10 @@
 """Moves recorded minutes from memory to the store, and keeps the stored history in shape.
 
 The server runs :meth:`MetricsFlusher.run` in the background: every few seconds it drains
-the complete minutes and inserts them in one transaction. When the store refuses, the
+everything recorded since the last round, the current minute's share included (a crash
+loses at most one interval), and inserts it in one transaction. Rows of one minute and key
+add up: analysis windows merge every minute row, and a rollup folds every minute row of a
+complete hour, partial ones included, so each request is counted once. When the store refuses, the
 buckets go back into the recorder (whose bound caps memory) and the next round retries;
 a bucket is written by exactly one successful transaction, so nothing is lost or counted
 twice. Every few minutes the same task rolls complete hours up and prunes expired rows.
@@ -22,12 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from watchkeeper_agent.recorder import MinuteBucket, RequestRecorder
+
 from app.core.config import Settings
 from app.db.base import utcnow
 from app.db.store import Store, is_outage
 from app.services.performance import storage
 from app.services.performance.exposition import RequestTotals
-from app.services.performance.recorder import MinuteBucket, RequestRecorder
 
 logger = logging.getLogger("watchkeeper.performance")
 
@@ -69,23 +73,30 @@ class MetricsFlusher:
         self.clock = clock
         self.observers: list[StoredObserver] = []
         self.failed_flushes = 0
+        # Whether the last flush reached the store; receivers of other services' figures
+        # ask their senders to retry later when it did not and the recorder is full.
+        self.store_available = True
 
-    async def flush(self, *, final: bool = False) -> int:
-        """Stores the complete minutes (every minute when ``final``); returns buckets stored.
+    async def flush(self) -> int:
+        """Stores everything recorded so far, the current minute's share included; returns
+        buckets stored.
 
         Raises what the store raised, after handing the buckets back to the recorder.
         """
-        buckets = self.recorder.drain(final=final)
+        buckets = self.recorder.drain_partial()
         stored = 0
         for start in range(0, len(buckets), FLUSH_CHUNK):
             chunk = buckets[start : start + FLUSH_CHUNK]
             try:
                 async with self.store.unit_of_work() as session:
                     await storage.write_minutes(session, chunk, process=self.process)
-            except BaseException:
+            except BaseException as error:
                 # Unwritten buckets go back whole; the written chunks are committed already.
                 self.recorder.restore(buckets[start:])
+                if isinstance(error, Exception) and is_outage(error):
+                    self.store_available = False
                 raise
+            self.store_available = True
             stored += len(chunk)
             for observer in self.observers:
                 observer(chunk)
@@ -144,7 +155,7 @@ class MetricsFlusher:
     async def shutdown(self) -> None:
         """Final flush of every bucket held, current minute included; logs what is lost."""
         try:
-            await self.flush(final=True)
+            await self.flush()
         except Exception as error:
             lost = sum(b.count for b in self.recorder.drain(final=True))
             logger.error(
@@ -168,7 +179,9 @@ class RequestTracking:
     def from_settings(cls, store: Store, settings: Settings) -> RequestTracking:
         """Everything wired as the settings say."""
         recorder = RequestRecorder(
-            exemplars=settings.performance_exemplars, max_buckets=settings.performance_max_buckets
+            service=settings.self_service_name,
+            exemplars=settings.performance_exemplars,
+            max_buckets=settings.performance_max_buckets,
         )
         flusher = MetricsFlusher(
             store,

@@ -1,5 +1,8 @@
 """PerformanceAnalyzer: what the recorded requests say — analysis, bottlenecks,
-recommendations, trends and the spec's four success criteria.
+recommendations, trends, the spec's four success criteria and the services measured.
+
+Every request answer is for the services asked for (none asked: every service), each
+endpoint named by its service, method and route; ``overall`` is over those services.
 
 Every answer is computed from the stored per-minute and hourly rows (see
 ``performance/figures.py``) and, for hosts and dependencies, from the health history.
@@ -12,6 +15,7 @@ and assembles. Targets are the configured :class:`Objectives`, limits the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -32,13 +36,14 @@ from app.schemas.performance import (
     RecommendationReport,
     RequestFigures,
     ResponseTimeSlo,
+    ServiceReport,
     SloCriterion,
     SloReport,
     TrendPeriod,
 )
 from app.services.health import HealthTrendQuery
 from app.services.issues import IssueStatisticsQuery, ResolutionTargets
-from app.services.performance import advice, detectors, resources
+from app.services.performance import advice, catalog, detectors, resources
 from app.services.performance.figures import (
     Endpoint,
     RequestAggregate,
@@ -134,11 +139,13 @@ class PerformanceAnalyzer:
         self.pool_size = pool_size
         self.resolution_targets = resolution_targets
 
-    async def analysis(self, hours: int) -> PerformanceAnalysis:
+    async def analysis(self, hours: int, *, services: Sequence[str] = ()) -> PerformanceAnalysis:
         """Overall and per-endpoint figures of the last ``hours`` hours, with their change."""
         start, end = last_hours(self.now, hours)
         before_start = start - hours * HOUR
-        previous, current = await read_segments(self.session, (before_start, start, end))
+        previous, current = await read_segments(
+            self.session, (before_start, start, end), services=services
+        )
         minutes = (end - start).total_seconds() / 60
         overall_now, overall_before = merged(current.values()), merged(previous.values())
         before_overall = figures(
@@ -154,9 +161,14 @@ class PerformanceAnalyzer:
             )
             now = figures(aggregate, minutes=minutes, total_ms=overall_now.sum_ms, before=before)
             endpoints.append(
-                EndpointFigures(method=endpoint[0], route=endpoint[1], **now.model_dump())
+                EndpointFigures(
+                    service=endpoint.service,
+                    method=endpoint.method,
+                    route=endpoint.route,
+                    **now.model_dump(),
+                )
             )
-        endpoints.sort(key=lambda e: (-(e.share_of_time or 0.0), e.route, e.method))
+        endpoints.sort(key=lambda e: (-(e.share_of_time or 0.0), e.service, e.route, e.method))
         return PerformanceAnalysis(
             window=_window(start, end),
             previous_window=_window(before_start, start),
@@ -168,8 +180,8 @@ class PerformanceAnalyzer:
             note=None
             if overall_now.requests
             else (
-                f"No requests were recorded in the last {hours} hours; figures are null "
-                "until requests are served and flushed."
+                f"No requests{_of(services)} were recorded in the last {hours} hours; "
+                "figures are null until requests are served and flushed."
             ),
         )
 
@@ -184,10 +196,11 @@ class PerformanceAnalyzer:
             met=None if share is None else share >= objectives.latency_share,
         )
 
-    async def bottlenecks(self, days: int) -> BottleneckReport:
-        """Every bottleneck of the last ``days`` days, worst first."""
+    async def bottlenecks(self, days: int, *, services: Sequence[str] = ()) -> BottleneckReport:
+        """Every bottleneck of the last ``days`` days, worst first: the endpoints' of
+        ``services``, the hosts' and the dependencies'."""
         start, end = last_hours(self.now, days * 24)
-        found = await self._bottlenecks(start, end, days)
+        found = await self._bottlenecks(start, end, days, services)
         return BottleneckReport(
             window=_window(start, end),
             bottlenecks=found,
@@ -199,9 +212,13 @@ class PerformanceAnalyzer:
             ),
         )
 
-    async def _bottlenecks(self, start: datetime, end: datetime, days: int) -> list[Bottleneck]:
+    async def _bottlenecks(
+        self, start: datetime, end: datetime, days: int, services: Sequence[str]
+    ) -> list[Bottleneck]:
         recent_since = max(start, hour_floor(end) + HOUR - (RECENT if days > 1 else RECENT_SHORT))
-        baseline, recent = await read_segments(self.session, (start, recent_since, end))
+        baseline, recent = await read_segments(
+            self.session, (start, recent_since, end), services=services
+        )
         whole = {
             endpoint: merged(part[endpoint] for part in (baseline, recent) if endpoint in part)
             for endpoint in baseline.keys() | recent.keys()
@@ -217,11 +234,13 @@ class PerformanceAnalyzer:
         ]
         return sorted(found, key=lambda b: (-b.severity.rank, -b.value / b.threshold, b.target))
 
-    async def recommendations(self, days: int) -> RecommendationReport:
+    async def recommendations(
+        self, days: int, *, services: Sequence[str] = ()
+    ) -> RecommendationReport:
         """A concrete action for each bottleneck of the last ``days`` days."""
         start, end = last_hours(self.now, days * 24)
         found = advice.recommend(
-            await self._bottlenecks(start, end, days), pool_size=self.pool_size
+            await self._bottlenecks(start, end, days, services), pool_size=self.pool_size
         )
         return RecommendationReport(
             window=_window(start, end),
@@ -231,10 +250,12 @@ class PerformanceAnalyzer:
             else (f"Nothing to recommend: no bottleneck was measured in the last {days} days."),
         )
 
-    async def trends(self, period: TrendPeriod) -> PerformanceTrends:
+    async def trends(
+        self, period: TrendPeriod, *, services: Sequence[str] = ()
+    ) -> PerformanceTrends:
         """Per-period figures, overall and per endpoint, with the improvement between them."""
         length, count = PERIODS[period]
-        bounds, per_period = await self._periods(length, count)
+        bounds, per_period = await self._periods(length, count, services)
         overall = _trend([merged(p.values()) for p in per_period], bounds)
         endpoints = sorted({e for p in per_period for e in p})
         improvement = overall[-1].p95_improvement
@@ -244,13 +265,14 @@ class PerformanceAnalyzer:
             overall=overall,
             endpoints=[
                 EndpointTrend(
-                    method=method,
-                    route=route,
+                    service=endpoint.service,
+                    method=endpoint.method,
+                    route=endpoint.route,
                     periods=_trend(
-                        [p.get((method, route), RequestAggregate()) for p in per_period], bounds
+                        [p.get(endpoint, RequestAggregate()) for p in per_period], bounds
                     ),
                 )
-                for method, route in endpoints
+                for endpoint in endpoints
             ],
             improvement=improvement,
             improvement_target=target,
@@ -270,23 +292,30 @@ class PerformanceAnalyzer:
         return self.objectives.quarterly_improvement_percent / 100
 
     async def _periods(
-        self, length: timedelta, count: int
+        self, length: timedelta, count: int, services: Sequence[str]
     ) -> tuple[list[tuple[datetime, datetime]], list[dict[Endpoint, RequestAggregate]]]:
         """``count`` periods of ``length`` ending now, oldest first, and their aggregates."""
         first = hour_ceil(self.now) - count * length
         bounds = [
             (first + i * length, min(first + (i + 1) * length, self.now)) for i in range(count)
         ]
-        per_period = await read_segments(self.session, [start for start, _ in bounds] + [self.now])
+        per_period = await read_segments(
+            self.session, [start for start, _ in bounds] + [self.now], services=services
+        )
         return bounds, per_period
 
-    async def slo(self) -> SloReport:
-        """The spec's four success criteria, each measured over its own window."""
+    async def services(self) -> ServiceReport:
+        """Every service whose requests are stored, with its last day's figures."""
+        return await catalog.service_report(self.session, now=self.now)
+
+    async def slo(self, *, services: Sequence[str] = ()) -> SloReport:
+        """The spec's four success criteria, each measured over its own window; response
+        time and improvement over the requests of ``services``."""
         criteria = [
             await self._uptime(),
-            await self._response_time(),
+            await self._response_time(services),
             await self._resolution(),
-            await self._improvement(),
+            await self._improvement(services),
         ]
         verdicts = [c.met for c in criteria]
         return SloReport(
@@ -318,11 +347,13 @@ class PerformanceAnalyzer:
             ),
         )
 
-    async def _response_time(self) -> SloCriterion:
+    async def _response_time(self, services: Sequence[str]) -> SloCriterion:
         objectives = self.objectives
         label, share = objectives.latency_quantile_label, objectives.latency_share
         start, end = last_hours(self.now, int(SLO_WINDOW / HOUR))
-        aggregate = merged((await read_aggregates(self.session, start, end)).values())
+        aggregate = merged(
+            (await read_aggregates(self.session, start, end, services=services)).values()
+        )
         slo = self._response_time_slo(aggregate)
         return SloCriterion(
             name="response_time",
@@ -336,10 +367,10 @@ class PerformanceAnalyzer:
             window=_window(start, end),
             met=slo.met,
             detail=(
-                f"{slo.share_within_target:.2%} of {aggregate.requests} requests took at most "
-                f"{objectives.latency_ms:g} ms"
+                f"{slo.share_within_target:.2%} of {aggregate.requests} requests"
+                f"{_of(services)} took at most {objectives.latency_ms:g} ms"
                 if slo.share_within_target is not None
-                else "no requests recorded in the window"
+                else f"no requests{_of(services)} recorded in the window"
             ),
         )
 
@@ -370,10 +401,10 @@ class PerformanceAnalyzer:
             ),
         )
 
-    async def _improvement(self) -> SloCriterion:
+    async def _improvement(self, services: Sequence[str]) -> SloCriterion:
         target = self._improvement_target
         length, _ = PERIODS[TrendPeriod.QUARTER]
-        bounds, per_period = await self._periods(length, 2)
+        bounds, per_period = await self._periods(length, 2, services)
         overall = _trend([merged(p.values()) for p in per_period], bounds)
         improvement = overall[-1].p95_improvement
         return SloCriterion(
@@ -392,6 +423,11 @@ class PerformanceAnalyzer:
                 else "needs requests in both of the last two 91-day periods"
             ),
         )
+
+
+def _of(services: Sequence[str]) -> str:
+    """`` of shop, cart`` for an answer narrowed to services; nothing for every service."""
+    return f" of {', '.join(sorted(set(services)))}" if services else ""
 
 
 def _trend(

@@ -38,7 +38,7 @@ from app.schemas.performance import (
 from app.services.performance.detectors import severity_of
 from app.services.performance.thresholds import Thresholds
 from app.vocabulary.health import ComponentKind
-from app.vocabulary.sketch import QuantileSketch
+from app.vocabulary.sketch import from_many_bytes
 
 RESOURCES: Final = ("cpu", "memory", "disk")
 GROWING: Final = ("disk", "memory")
@@ -206,7 +206,7 @@ async def slow_dependencies(
         count = sum(h[2] for h in hours)
         if count < thresholds.dependency_min_checks:
             continue
-        p95 = QuantileSketch.from_many_bytes([h[0] for h in hours if h[0]]).quantile(0.95)
+        p95 = from_many_bytes([h[0] for h in hours if h[0]]).quantile(0.95)
         if p95 is None or p95 <= thresholds.slow_dependency_ms:
             continue
         avg = sum(h[1] for h in hours) / count

@@ -15,11 +15,11 @@ from typing import Any, Final
 
 from sqlalchemy import delete, false, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from watchkeeper_agent.recorder import Exemplar, MinuteBucket
 
 from app.core.hours import hour_floor
-from app.db.models import RequestHour, RequestMinute
-from app.services.performance.recorder import Exemplar, MinuteBucket
-from app.vocabulary.sketch import QuantileSketch
+from app.db.models import IngestBatch, RequestHour, RequestMinute
+from app.vocabulary.sketch import from_many_bytes
 
 BATCH: Final = 5000
 
@@ -49,6 +49,8 @@ async def write_minutes(
             {
                 "process": process,
                 "minute": bucket.minute,
+                "service": bucket.service,
+                "source": bucket.source,
                 "route": bucket.route,
                 "method": bucket.method,
                 "status_class": bucket.status_class,
@@ -85,21 +87,24 @@ async def roll_up(session: AsyncSession, *, before: datetime, exemplars: int) ->
     ).scalars()
     groups: dict[tuple[Any, ...], list[RequestMinute]] = defaultdict(list)
     for row in rows:
-        groups[hour_floor(row.minute), row.route, row.method, row.status_class].append(row)
+        key = (hour_floor(row.minute), row.service, row.source, row.route, row.method)
+        groups[(*key, row.status_class)].append(row)
     if not groups:
         return 0
     hours = []
-    for (hour, route, method, klass), minutes in groups.items():
+    for (hour, service, source, route, method, klass), minutes in groups.items():
         hours.append(
             {
                 "hour": hour,
+                "service": service,
+                "source": source,
                 "route": route,
                 "method": method,
                 "status_class": klass,
                 "count": sum(m.count for m in minutes),
                 "sum_ms": sum(m.sum_ms for m in minutes),
                 "max_ms": max(m.max_ms for m in minutes),
-                "sketch": QuantileSketch.from_many_bytes([m.sketch for m in minutes]).to_bytes(),
+                "sketch": from_many_bytes([m.sketch for m in minutes]).to_bytes(),
                 "exemplars": slowest((e for m in minutes for e in m.exemplars), exemplars),
             }
         )
@@ -123,7 +128,8 @@ async def roll_up(session: AsyncSession, *, before: datetime, exemplars: int) ->
 async def delete_expired(
     session: AsyncSession, *, minutes_before: datetime, hours_before: datetime
 ) -> int:
-    """Deletes one batch of rolled-up minutes and of expired hours; returns rows deleted."""
+    """Deletes one batch of rolled-up minutes, of expired hours and of expired agent batch
+    ids; returns rows deleted."""
     removed = 0
     minute_batch = (
         select(RequestMinute.id)
@@ -131,10 +137,13 @@ async def delete_expired(
         .limit(BATCH)
     )
     hour_batch = select(RequestHour.id).where(RequestHour.hour < hours_before).limit(BATCH)
+    # A batch older than the retention could only be retried with minutes refused anyway.
+    batch_ids = select(IngestBatch.id).where(IngestBatch.received_at < hours_before).limit(BATCH)
     # Bounded subqueries keep each transaction short on a large backlog.
     for statement in (
         delete(RequestMinute).where(RequestMinute.id.in_(minute_batch.scalar_subquery())),
         delete(RequestHour).where(RequestHour.id.in_(hour_batch.scalar_subquery())),
+        delete(IngestBatch).where(IngestBatch.id.in_(batch_ids.scalar_subquery())),
     ):
         result = await session.execute(statement.execution_options(synchronize_session=False))
         removed += result.rowcount  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ def spy_on_durations(app: FastAPI) -> dict[tuple[str, str], list[float]]:
 
 
 async def flush_all(app: FastAPI) -> None:
-    await app.state.request_tracking.flusher.flush(final=True)
+    await app.state.request_tracking.flusher.flush()
 
 
 def assert_close(measured: float, exact: float) -> None:
@@ -191,12 +191,12 @@ class TestPrometheusExposition:
         assert response.headers["content-type"].startswith("text/plain")
         text = response.text
         assert (
-            'watchkeeper_http_requests_total{method="GET",route="/healthz",status_class="2xx"} 7.0'
-            in text
+            "watchkeeper_http_requests_total"
+            '{method="GET",route="/healthz",service="watchkeeper",status_class="2xx"} 7.0' in text
         )
         assert (
-            'watchkeeper_http_request_duration_seconds_count{method="GET",route="/healthz"} 7.0'
-            in text
+            "watchkeeper_http_request_duration_seconds_count"
+            '{method="GET",route="/healthz",service="watchkeeper"} 7.0' in text
         )
         assert 'le="2.0"' in text
         assert 'watchkeeper_component_up{component="cache",kind="redis"} 0.0' in text

@@ -22,7 +22,8 @@ from app.vocabulary.health import ComponentKind
 from tests.api.maintenance.receivers import Desk, quiet_system
 
 ISSUES = "/api/v1/maintenance/issues"
-ROUTE = f"GET {ISSUES}"
+ROUTE = f"watchkeeper GET {ISSUES}"
+SERVICE = "watchkeeper *"  # every endpoint of Watchkeeper's own service
 
 
 RULES = AlertRules(cpu_percent=100, memory_percent=100, disk_percent=100, min_requests=50)
@@ -50,7 +51,7 @@ async def served(app: FastAPI, *, count: int, duration_ms: float, status: int) -
     tracking = app.state.request_tracking
     for _ in range(count):
         tracking.recorder.record(ISSUES, "GET", status, duration_ms)
-    await tracking.flusher.flush(final=True)
+    await tracking.flusher.flush()
 
 
 def firing(alerts: list[dict[str, Any]], rule: str) -> set[str]:
@@ -66,14 +67,15 @@ class TestEndpointAlerts:
         await desk.sweeps(1)
         alerts = await desk.alerts()
 
-        assert firing(alerts, "endpoint_latency") == {ROUTE, "*"}
-        assert firing(alerts, "error_rate") == {ROUTE, "*"}
+        assert firing(alerts, "endpoint_latency") == {ROUTE, SERVICE}
+        assert firing(alerts, "error_rate") == {ROUTE, SERVICE}
         latency = next(
             a for a in alerts if a["rule"] == "endpoint_latency" and a["component"] == ROUTE
         )
         assert latency["figures"]["requests"] == 60
         assert latency["figures"]["value"] > 2000
-        assert "p95 of GET /api/v1/maintenance/issues" in latency["message"]
+        assert "p95 of watchkeeper GET /api/v1/maintenance/issues" in latency["message"]
+        assert latency["figures"]["service"] == "watchkeeper"
 
         await served(desk.app, count=2000, duration_ms=30, status=200)
         await desk.sweeps(1)
@@ -99,8 +101,9 @@ class TestErrorBudgetBurn:
         await desk.sweeps(1)
 
         burning = firing(await desk.alerts(rule="error_budget_burn"), "error_budget_burn")
-        assert burning == {"latency:60m/5m", "latency:360m/30m"}
-        [fast] = await desk.alerts(rule="error_budget_burn", component="latency:60m/5m")
+        assert burning == {"latency:watchkeeper:60m/5m", "latency:watchkeeper:360m/30m"}
+        [fast] = await desk.alerts(rule="error_budget_burn", component="latency:watchkeeper:60m/5m")
+        assert fast["message"].startswith("latency of watchkeeper error budget burning")
         assert fast["severity"] == "critical"
         assert fast["figures"]["burn_rate_60m"] == pytest.approx(16.0, rel=0.05)
 

@@ -14,14 +14,14 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
+from watchkeeper_agent.recorder import MinuteBucket
 
 from app.core.config import Settings
 from app.db.models import HealthHour, HealthSweep
 from app.services.performance import storage
 from app.services.performance.flusher import MetricsFlusher
-from app.services.performance.recorder import MinuteBucket
 from app.vocabulary.health import ComponentKind, ComponentStatus
-from app.vocabulary.performance import StatusClass
+from app.vocabulary.performance import RequestSource, StatusClass
 from app.vocabulary.sketch import QuantileSketch
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
@@ -30,7 +30,16 @@ HOURS = 7 * 24
 
 
 def bucket(at: datetime, route: str, method: str, klass: StatusClass, values: Any) -> MinuteBucket:
-    return MinuteBucket(at, route, method, klass, QuantileSketch.of(values.tolist()), ())
+    return MinuteBucket(
+        at,
+        "watchkeeper",
+        RequestSource.SELF,
+        route,
+        method,
+        klass,
+        QuantileSketch.of(values.tolist()),
+        (),
+    )
 
 
 def week_of_requests(rng: np.random.Generator) -> list[MinuteBucket]:
@@ -130,17 +139,19 @@ class TestBottlenecksFromHistory:
         assert response.status_code == 200, response.text
         found = by_target(response.json()["bottlenecks"])
         assert set(found) == {
-            ("slow_endpoint", "GET /api/catalog"),
-            ("high_error_rate", "POST /api/orders"),
-            ("regression", "GET /api/items/{item_id}"),
-            ("high_variance", "GET /api/reports"),
+            ("slow_endpoint", "watchkeeper GET /api/catalog"),
+            ("high_error_rate", "watchkeeper POST /api/orders"),
+            ("regression", "watchkeeper GET /api/items/{item_id}"),
+            ("high_variance", "watchkeeper GET /api/reports"),
             ("resource", "cpu"),
             ("capacity", "disk"),
             ("dependency", "orders-db"),
         }
-        assert found["slow_endpoint", "GET /api/catalog"]["value"] > 1000
-        assert found["high_error_rate", "POST /api/orders"]["value"] == pytest.approx(0.05)
-        regression = found["regression", "GET /api/items/{item_id}"]
+        assert found["slow_endpoint", "watchkeeper GET /api/catalog"]["value"] > 1000
+        assert found["high_error_rate", "watchkeeper POST /api/orders"]["value"] == pytest.approx(
+            0.05
+        )
+        regression = found["regression", "watchkeeper GET /api/items/{item_id}"]
         assert regression["evidence"]["recent"] / regression["evidence"][
             "baseline"
         ] == pytest.approx(3, rel=0.15)
@@ -192,10 +203,10 @@ class TestBottlenecksFromHistory:
         found = by_target(response.json()["recommendations"])
         categories = {key: item["category"] for key, item in found.items()}
         assert categories == {
-            ("slow_endpoint", "GET /api/catalog"): "caching",
-            ("high_error_rate", "POST /api/orders"): "errors",
-            ("regression", "GET /api/items/{item_id}"): "database",
-            ("high_variance", "GET /api/reports"): "async",
+            ("slow_endpoint", "watchkeeper GET /api/catalog"): "caching",
+            ("high_error_rate", "watchkeeper POST /api/orders"): "errors",
+            ("regression", "watchkeeper GET /api/items/{item_id}"): "database",
+            ("high_variance", "watchkeeper GET /api/reports"): "async",
             ("resource", "cpu"): "scaling",
             ("capacity", "disk"): "capacity",
             ("dependency", "orders-db"): "database",
@@ -211,7 +222,7 @@ class TestBottlenecksFromHistory:
         }
         for (kind, _), item in found.items():
             assert quoted[kind](item["evidence"]) in item["description"], item
-        regression = found["regression", "GET /api/items/{item_id}"]
+        regression = found["regression", "watchkeeper GET /api/items/{item_id}"]
         # The recent stretch is the last day; instants read as UTC minutes, in JSON as ISO.
         assert regression["title"].endswith("since 2026-11-19 13:00 UTC")
         assert regression["evidence"]["recent_since"] == "2026-11-19T13:00:00Z"

@@ -13,15 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from watchkeeper_agent.recorder import MinuteBucket
 
 from app.core.config import Settings
 from app.db.models import HealthHour
 from app.db.models.health import OVERALL
 from app.schemas.objectives import Objectives
 from app.services.performance import storage
-from app.services.performance.recorder import MinuteBucket
 from app.vocabulary.health import ComponentKind
-from app.vocabulary.performance import StatusClass
+from app.vocabulary.performance import RequestSource, StatusClass
 from app.vocabulary.sketch import QuantileSketch
 from tests.api.maintenance.conftest import Clock, file_issue, walk_to
 from tests.conftest import Account
@@ -127,7 +127,14 @@ async def served(app: FastAPI, durations_ms: list[float]) -> None:
     app.state.clock = lambda: NOW
     minute = NOW - timedelta(hours=1)
     bucket = MinuteBucket(
-        minute, "/api/catalog", "GET", StatusClass.SUCCESS, QuantileSketch.of(durations_ms), ()
+        minute,
+        "watchkeeper",
+        RequestSource.SELF,
+        "/api/catalog",
+        "GET",
+        StatusClass.SUCCESS,
+        QuantileSketch.of(durations_ms),
+        (),
     )
     async with app.state.store.unit_of_work() as session:
         await storage.write_minutes(session, [bucket], process="test")

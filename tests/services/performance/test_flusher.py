@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from watchkeeper_agent.recorder import MinuteBucket, RequestRecorder
 
 from app.db.models import RequestMinute
 from app.db.store import Store
-from app.services.performance.figures import window_figures
+from app.services.performance.figures import Endpoint, window_figures
 from app.services.performance.flusher import MetricsFlusher
-from app.services.performance.recorder import MinuteBucket, RequestRecorder
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 # A store nobody listens on: every connection attempt is refused.
@@ -45,7 +45,7 @@ def later_clock() -> float:
     return (START + timedelta(hours=2)).timestamp()
 
 
-async def figures(store: Store) -> tuple[int, dict[tuple[str, str], int], set[str]]:
+async def figures(store: Store) -> tuple[int, dict[Endpoint, int], set[str]]:
     async with store.unit_of_work() as session:
         found = await window_figures(session, START, START + timedelta(hours=1))
         processes = set(await session.scalars(select(RequestMinute.process).distinct()))
@@ -73,7 +73,7 @@ class TestSeveralProcesses:
         total, per_endpoint, processes = await figures(store)
 
         assert total == expected
-        assert per_endpoint == {("GET", "/items/{item_id}"): expected}
+        assert per_endpoint == {("watchkeeper", "GET", "/items/{item_id}"): expected}
         assert processes == {"web-0", "web-1"}
 
 
@@ -91,13 +91,16 @@ class TestStoreOutage:
 
         with pytest.raises(OSError):
             await flusher.flush()
-        held = recorder.pending_buckets
+        held, available_while_away = recorder.pending_buckets, flusher.store_available
         flusher.store = store
         stored = await flusher.flush()
         again = await flusher.flush()
         await away.dispose()
 
         assert held == 4
+        # What a receiver asks about before it takes more figures than memory can hold.
+        assert available_while_away is False
+        assert flusher.store_available is True
         assert (stored, again) == (4, 0)
         assert (await figures(store))[0] == 40
 
@@ -142,14 +145,32 @@ class TestBug:
         assert flusher.failed_flushes == 0  # not taken for an outage
 
 
-class TestShutdownFlush:
-    async def test_the_final_flush_takes_the_current_minute_too(self, store: Store) -> None:
+class TestCurrentMinute:
+    async def test_each_flush_stores_the_current_minutes_share_so_far(self, store: Store) -> None:
         recorder = RequestRecorder()  # the real clock: this minute is not complete
         recorder.record("/now", "GET", 200, 3.0)
         flusher = flusher_for(store, recorder, "web")
 
-        assert await flusher.flush() == 0
+        first = await flusher.flush()
+        recorder.record("/now", "GET", 200, 5.0)
         await flusher.shutdown()
 
+        assert first == 1  # a crash now would lose nothing recorded before this flush
         async with store.unit_of_work() as session:
-            assert await session.scalar(select(func.sum(RequestMinute.count))) == 1
+            rows = await session.scalar(select(func.count()).select_from(RequestMinute))
+            assert await session.scalar(select(func.sum(RequestMinute.count))) == 2
+        assert rows == 2  # two shares of one minute, adding up
+
+    async def test_shares_of_a_minute_roll_up_into_its_hour_once(self, store: Store) -> None:
+        recorder = RequestRecorder(wall_clock=lambda: (START + timedelta(seconds=10)).timestamp())
+        flusher = flusher_for(store, recorder, "web")
+        for share in range(3):  # three flushes while the minute is still running
+            recorder.record("/orders", "POST", 201, 10.0 + share, at=START.timestamp())
+            await flusher.flush()
+        before = (await figures(store))[0]
+
+        flusher.clock = lambda: START + timedelta(hours=2)  # the hour is complete
+        rolled = await flusher.maintain()
+
+        assert rolled == 3  # every share, partial ones included
+        assert before == (await figures(store))[0] == 3

@@ -1,12 +1,14 @@
-"""The per-minute recorder: bucketing, exemplars, drain/restore and its memory bound."""
+"""The per-minute recorder: bucketing, services and sources, pre-built sketches, exemplars,
+drain/restore and its memory bound."""
 
 import threading
 from datetime import UTC, datetime
 
 import pytest
+from watchkeeper_agent.recorder import MinuteBucket, RequestRecorder
 
-from app.services.performance.recorder import MinuteBucket, RequestRecorder
-from app.vocabulary.performance import StatusClass, status_class
+from app.vocabulary.performance import RequestSource, StatusClass, status_class
+from app.vocabulary.sketch import QuantileSketch
 
 MINUTE_2 = 120.0  # epoch seconds at the start of the third minute since the epoch
 
@@ -82,6 +84,81 @@ class TestBucketing:
         [bucket] = recorder.drain(final=True)
         assert (bucket.count, bucket.sum_ms, bucket.max_ms) == (3, 60.0, 40.0)
         assert bucket.sketch.quantile(0.5) == pytest.approx(15.0, rel=0.01)
+
+
+class TestServicesAndSources:
+    def test_the_recorders_own_service_and_source_name_its_requests(self):
+        recorder = RequestRecorder(service="billing", source=RequestSource.AGENT)
+        recorder.record("/r", "GET", 200, 1.0, at=MINUTE_2)
+        [bucket] = recorder.drain(final=True)
+        assert (bucket.service, bucket.source) == ("billing", RequestSource.AGENT)
+
+    def test_each_service_and_source_makes_its_own_buckets(self):
+        recorder = RequestRecorder()
+        recorder.record("/r", "GET", 200, 1.0, at=MINUTE_2)
+        recorder.record("/r", "GET", 200, 1.0, at=MINUTE_2, service="watchkeeper")
+        recorder.record(
+            "/r", "GET", 200, 1.0, at=MINUTE_2, service="shop", source=RequestSource.OTLP_TRACES
+        )
+        recorder.record(
+            "/r", "GET", 200, 1.0, at=MINUTE_2, service="shop", source=RequestSource.OTLP_METRICS
+        )
+        found = [(b.service, b.source, b.count) for b in recorder.drain(final=True)]
+        assert found == [
+            ("shop", RequestSource.OTLP_METRICS, 1),
+            ("shop", RequestSource.OTLP_TRACES, 1),
+            ("watchkeeper", RequestSource.SELF, 2),
+        ]
+
+    def test_a_prebuilt_sketch_adds_its_exact_count_to_the_minute_holding_its_time(self):
+        recorder = RequestRecorder()
+        recorder.record(
+            "/orders",
+            "POST",
+            201,
+            30.0,
+            "trace-1",
+            at=MINUTE_2,
+            service="shop",
+            source=RequestSource.OTLP_METRICS,
+        )
+        histogram = QuantileSketch.of([10.0] * 900 + [80.0] * 100)
+        for _ in range(2):
+            recorder.record_sketch(
+                service="shop",
+                source=RequestSource.OTLP_METRICS,
+                route="/orders",
+                method="POST",
+                status_class=StatusClass.SUCCESS,
+                at=MINUTE_2 + 59.5,
+                sketch=histogram,
+            )
+        [bucket] = recorder.drain(final=True)
+        assert (bucket.minute.minute, bucket.count, bucket.sum_ms) == (2, 2001, 34030.0)
+        assert [e.request_id for e in bucket.exemplars] == ["trace-1"]
+        assert histogram.count == 1000  # the caller's sketch is merged, never taken over
+
+    def test_an_empty_sketch_opens_no_bucket(self):
+        recorder = RequestRecorder()
+        recorder.record_sketch(
+            service="shop",
+            source=RequestSource.OTLP_METRICS,
+            route="/orders",
+            method="GET",
+            status_class=StatusClass.SUCCESS,
+            at=MINUTE_2,
+            sketch=QuantileSketch(),
+        )
+        assert recorder.pending_buckets == 0
+
+    def test_full_once_the_bound_is_reached(self):
+        recorder = RequestRecorder(max_buckets=2)
+        recorder.record("/a", "GET", 200, 1.0, at=MINUTE_2)
+        assert not recorder.is_full
+        recorder.record("/b", "GET", 200, 1.0, at=MINUTE_2, service="shop")
+        assert recorder.is_full
+        recorder.drain(final=True)
+        assert not recorder.is_full
 
 
 class TestExemplars:

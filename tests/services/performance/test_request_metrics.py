@@ -1,4 +1,5 @@
-"""The request metrics middleware, driven through a small FastAPI app over httpx."""
+"""The server's request metrics (the agent's middleware over its own recorder), driven
+through a small FastAPI app over httpx."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,10 +10,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.staticfiles import StaticFiles
+from watchkeeper_agent import WatchkeeperMiddleware
+from watchkeeper_agent.recorder import MinuteBucket, RequestRecorder
 
-from app.core.logging import UNMATCHED_ROUTE, AccessLogMiddleware
-from app.services.performance.middleware import RequestMetricsMiddleware
-from app.services.performance.recorder import MinuteBucket, RequestRecorder
+from app.core.logging import AccessLogMiddleware
+from app.vocabulary.performance import UNMATCHED_ROUTE
 
 
 class SteppingClock:
@@ -64,7 +66,7 @@ def build_app(recorder: RequestRecorder, clock: SteppingClock, static_dir: Path)
 
     app.mount("/sub", sub)
     app.mount("/static", StaticFiles(directory=static_dir))
-    app.add_middleware(RequestMetricsMiddleware, recorder=recorder, clock=clock)
+    app.add_middleware(WatchkeeperMiddleware, recorder=recorder, clock=clock)
     app.add_middleware(AccessLogMiddleware)
     return app
 
@@ -175,6 +177,6 @@ async def test_non_http_scopes_pass_through_untouched(recorder):
     async def send(message) -> None:
         raise AssertionError("nothing is sent")
 
-    middleware = RequestMetricsMiddleware(inner, recorder)
+    middleware = WatchkeeperMiddleware(inner, recorder=recorder)
     await middleware({"type": "lifespan"}, receive, send)
     assert seen == ["lifespan"] and recorder.pending_buckets == 0

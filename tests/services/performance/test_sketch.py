@@ -17,6 +17,7 @@ from app.vocabulary.sketch import (
     RELATIVE_ACCURACY,
     QuantileSketch,
     SketchFormatError,
+    from_many_bytes,
 )
 
 # Float rounding at a bucket boundary may overshoot the bound by a few ulps, no more.
@@ -111,7 +112,7 @@ class TestMerge:
     def test_merging_serialised_sketches_at_once_equals_one_sketch(self, parts):
         blobs = [QuantileSketch.of(part).to_bytes() for part in parts]
         everything = [value for part in parts for value in part]
-        assert_same_counts(QuantileSketch.from_many_bytes(blobs), QuantileSketch.of(everything))
+        assert_same_counts(from_many_bytes(blobs), QuantileSketch.of(everything))
 
     @given(left=samples, right=samples, limit=st.integers(min_value=1, max_value=40))
     def test_collapsing_does_not_depend_on_the_order_of_merges(self, left, right, limit):

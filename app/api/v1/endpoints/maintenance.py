@@ -37,10 +37,12 @@ from app.schemas.performance import (
     PerformanceAnalysis,
     PerformanceTrends,
     RecommendationReport,
+    ServiceReport,
     SloReport,
     TrendPeriod,
 )
 from app.services.health.health_json import HEALTH_JSON, health_json
+from app.vocabulary.performance import ServiceName
 
 router = APIRouter(prefix=f"{API_V1}/maintenance", tags=["maintenance"])
 
@@ -139,6 +141,15 @@ async def add_comment(
 # Performance -------------------------------------------------------------------------
 
 Days = Annotated[int, Query(ge=1, le=90, description="Window: the last N days.")]
+MAX_SERVICES = 50
+Services = Annotated[
+    tuple[ServiceName, ...],
+    Query(
+        alias="service",
+        max_length=MAX_SERVICES,
+        description="Only these services (repeat the parameter for several); none: every one.",
+    ),
+]
 
 
 @router.get("/performance/analysis", response_model=PerformanceAnalysis)
@@ -146,36 +157,56 @@ async def performance_analysis(
     _: StaffUser,
     analyzer: AnalyzerDep,
     hours: Annotated[int, Query(ge=1, le=2160, description="Window: the last N hours.")] = 24,
+    service: Services = (),
 ) -> PerformanceAnalysis:
     """Response times, volume and error rates, overall and per endpoint, with their change."""
-    return await analyzer.analysis(hours)
+    return await analyzer.analysis(hours, services=service)
 
 
 @router.get("/performance/bottlenecks", response_model=BottleneckReport)
 async def performance_bottlenecks(
-    _: StaffUser, analyzer: AnalyzerDep, days: Days = 7
+    _: StaffUser,
+    analyzer: AnalyzerDep,
+    days: Days = 7,
+    service: Services = (),
 ) -> BottleneckReport:
     """Slow, failing, regressed and erratic endpoints; saturated hosts; slow dependencies."""
-    return await analyzer.bottlenecks(days)
+    return await analyzer.bottlenecks(days, services=service)
 
 
 @router.get("/performance/recommendations", response_model=RecommendationReport)
 async def performance_recommendations(
-    _: StaffUser, analyzer: AnalyzerDep, days: Days = 7
+    _: StaffUser,
+    analyzer: AnalyzerDep,
+    days: Days = 7,
+    service: Services = (),
 ) -> RecommendationReport:
     """What to do about each bottleneck, with the figures that call for it."""
-    return await analyzer.recommendations(days)
+    return await analyzer.recommendations(days, services=service)
 
 
 @router.get("/performance/trends", response_model=PerformanceTrends)
 async def performance_trends(
-    _: StaffUser, analyzer: AnalyzerDep, period: TrendPeriod = TrendPeriod.WEEK
+    _: StaffUser,
+    analyzer: AnalyzerDep,
+    period: TrendPeriod = TrendPeriod.WEEK,
+    service: Services = (),
 ) -> PerformanceTrends:
     """Figures per week or quarter and the improvement between them."""
-    return await analyzer.trends(period)
+    return await analyzer.trends(period, services=service)
+
+
+@router.get("/performance/services", response_model=ServiceReport)
+async def performance_services(_: StaffUser, analyzer: AnalyzerDep) -> ServiceReport:
+    """Every service measured: first and last seen, its last day's figures, its sources."""
+    return await analyzer.services()
 
 
 @router.get("/slo", response_model=SloReport)
-async def service_level_objectives(_: StaffUser, analyzer: AnalyzerDep) -> SloReport:
+async def service_level_objectives(
+    _: StaffUser,
+    analyzer: AnalyzerDep,
+    service: Services = (),
+) -> SloReport:
     """The spec's four success criteria: target, measured value, window and whether met."""
-    return await analyzer.slo()
+    return await analyzer.slo(services=service)

@@ -12,7 +12,6 @@ from app.api.v1.prefix import API_V1
 from app.schemas.base import RowId
 from app.schemas.users import TokenCreate, TokenIssued, TokenRead, UserCreate, UserRead, UserUpdate
 from app.services import accounts
-from app.vocabulary.accounts import TokenKind
 
 router = APIRouter(prefix=API_V1, tags=["users"])
 # No username is longer; refusing longer paths keeps them out of queries and logs.
@@ -64,11 +63,15 @@ async def update_user(
 async def create_api_token(
     username: Username, body: TokenCreate, _: AdminUser, session: SessionDep
 ) -> TokenIssued:
-    """Creates a long-lived API token for a user (admin only); the token is shown once."""
+    """Creates a long-lived token for a user (admin only); the token is shown once.
+
+    ``kind: ingest`` makes a token for an OpenTelemetry exporter: it may post to
+    ``/v1/traces`` and ``/v1/metrics`` and nothing else.
+    """
     owner = await accounts.get_user(session, username)
     ttl = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     row, clear = await accounts.issue_token(
-        session, user=owner, name=body.name, kind=TokenKind.API, ttl=ttl
+        session, user=owner, name=body.name, kind=body.kind, ttl=ttl
     )
     return TokenIssued.model_validate(
         {**TokenRead.model_validate(row).model_dump(), "token": clear}

@@ -53,7 +53,8 @@ class RuleContext:
         return self._history.get(component, [])
 
     async def recent_requests(self) -> WindowFigures:
-        """Request figures of the last ``performance_window_minutes``."""
+        """Request figures of the last ``performance_window_minutes``: per endpoint, per
+        service and overall."""
         if self._requests is None:
             window = timedelta(minutes=self.rules.performance_window_minutes)
             self._requests = await window_figures(

@@ -20,9 +20,9 @@ from typing import Final
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from watchkeeper_agent.recorder import KNOWN_METHODS, OTHER_METHOD
 
 from app.services.performance.otlp.common import Tally
-from app.services.performance.recorder import KNOWN_METHODS, OTHER_METHOD
 
 # The OpenTelemetry resource specification's fallback when a service sets no name.
 UNKNOWN_SERVICE: Final = "unknown_service"

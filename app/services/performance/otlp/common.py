@@ -31,7 +31,12 @@ JSON: Final = "application/json"
 # The reasons are fixed phrases, so this only guards against a future unbounded one.
 MAX_REASONS: Final = 8
 
-_GZIP_WINDOW: Final = 16 + zlib.MAX_WBITS
+# zlib's window bits for each encoding: 16 + the window reads the gzip wrapper.
+_WINDOWS: Final = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
 
 
 class DecodeError(WatchkeeperError):
@@ -53,31 +58,36 @@ class PayloadTooLarge(WatchkeeperError):
 
 
 def inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
-    """The body without its ``Content-Encoding`` (none or gzip), refused over ``max_bytes``."""
+    """The body without its ``Content-Encoding``, refused over ``max_bytes``.
+
+    OTLP/HTTP defines gzip; deflate (the zlib format, as HTTP names it) is accepted too,
+    since the OpenTelemetry SDKs offer it as ``OTEL_EXPORTER_OTLP_COMPRESSION=deflate``.
+    """
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("identity", "none", ""):
         if len(body) > max_bytes:
             raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
         return body
-    if encoding not in ("gzip", "x-gzip"):
+    window = _WINDOWS.get(encoding)
+    if window is None:
         raise UnsupportedMediaType(
-            f"Content-Encoding {encoding!r} is not supported; send gzip or no encoding"
+            f"Content-Encoding {encoding!r} is not supported; send gzip, deflate or no encoding"
         )
     pieces: list[bytes] = []
     size = 0
     remaining = body
     # A gzip stream may hold several members; each is inflated under what is left of the cap.
     while remaining:
-        inflater = zlib.decompressobj(_GZIP_WINDOW)
+        inflater = zlib.decompressobj(window)
         try:
             piece = inflater.decompress(remaining, max_bytes - size + 1)
         except zlib.error as error:
-            raise DecodeError(f"The body is not valid gzip: {error}") from None
+            raise DecodeError(f"The body is not valid {encoding}: {error}") from None
         size += len(piece)
         if size > max_bytes:
             raise PayloadTooLarge(f"The body inflates to more than {max_bytes} bytes")
         if not inflater.eof:
-            raise DecodeError("The gzip body is truncated")
+            raise DecodeError(f"The {encoding} body is truncated")
         pieces.append(piece)
         remaining = inflater.unused_data
     return b"".join(pieces)

@@ -1,29 +1,48 @@
 """In-memory aggregation of served requests into per-minute buckets, ready to be stored.
 
-The request path calls :meth:`RequestRecorder.record` (a dict lookup and a sketch update
-under a lock held for a microsecond, never awaiting). A flusher calls
-:meth:`RequestRecorder.drain` to take every complete minute, writes the buckets, and hands
-any that failed back with :meth:`RequestRecorder.restore`; a bucket is always either in the
-recorder or with the flusher, never both, so nothing is lost or counted twice. Buckets for
-one key may be drained more than once (a restore, a late request): their sketches add up.
+A bucket is one minute of one service's requests for one route, method and status class,
+as one source reported them. The request path calls :meth:`RequestRecorder.record` (a dict
+lookup and a sketch update under a lock held for a microsecond, never awaiting); it counts
+a request of the recorder's own service and source unless told otherwise. Receivers of
+other services' figures call :meth:`RequestRecorder.record` with their service and source,
+or :meth:`RequestRecorder.record_sketch` with a sketch already built from a histogram.
+
+Two ways out, and a bucket is always either in the recorder or with its taker, never both,
+so nothing is lost or counted twice:
+
+* :meth:`RequestRecorder.drain` takes every complete minute (a store writer's pace);
+* :meth:`RequestRecorder.drain_partial` takes everything recorded since the last drain,
+  the unfinished minute's share included. The agent's shipper calls it every few seconds:
+  what it takes is a delta, and deltas of one key add up wherever they are stored.
+
+A taker that could not deliver hands the buckets back with :meth:`RequestRecorder.restore`.
+Buckets for one key may therefore be taken more than once (a delta, a restore, a late
+request): their sketches add up.
 
 Memory is bounded by ``max_buckets``: past it the oldest minutes are dropped and counted in
-:attr:`RequestRecorder.dropped_requests`, so a long store outage costs history, not the
-process.
+:attr:`RequestRecorder.dropped_requests`, so a long outage costs history, not the process;
+:attr:`RequestRecorder.is_full` tells a receiver when to ask its senders to wait rather
+than lose their figures.
+
+A process forked from one holding a recorder (gunicorn's preloaded workers) starts with the
+recorder empty: the parent's buckets are the parent's to deliver, and a lock held by one of
+the parent's threads at the fork would never be released in the child.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from app.vocabulary.performance import StatusClass, status_class
-from app.vocabulary.sketch import QuantileSketch
+from watchkeeper_agent.sketch import QuantileSketch
+from watchkeeper_agent.vocabulary import RequestSource, StatusClass, status_class
 
 DEFAULT_EXEMPLARS: Final = 5
 DEFAULT_MAX_BUCKETS: Final = 10_000
@@ -45,9 +64,12 @@ class Exemplar:
 
 @dataclass(frozen=True, slots=True)
 class MinuteBucket:
-    """Every request of one minute for one route, method and status class."""
+    """Every request of one minute of one service for one route, method and status class,
+    as one source reported them."""
 
     minute: datetime  # start of the minute, UTC
+    service: str
+    source: RequestSource
     route: str
     method: str
     status_class: StatusClass
@@ -72,8 +94,9 @@ class MinuteBucket:
         return slowest
 
 
-# (minute index since the epoch, route, method, status class): cheap to build and hash.
-_Key = tuple[int, str, str, StatusClass]
+# (minute index since the epoch, service, source, route, method, status class): cheap to
+# build and hash.
+_Key = tuple[int, str, RequestSource, str, str, StatusClass]
 # (duration, tie-breaker, request id, epoch seconds): a min-heap keeps the N slowest.
 _HeapEntry = tuple[float, int, str | None, float]
 
@@ -94,15 +117,23 @@ class RequestRecorder:
     def __init__(
         self,
         *,
+        service: str = "watchkeeper",
+        source: RequestSource = RequestSource.SELF,
         exemplars: int = DEFAULT_EXEMPLARS,
         max_buckets: int = DEFAULT_MAX_BUCKETS,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if exemplars < 0 or max_buckets < 1:
             raise ValueError("exemplars must be >= 0 and max_buckets >= 1")
+        self._service = service
+        self._source = source
         self._exemplars = exemplars
         self._max_buckets = max_buckets
         self._wall_clock = wall_clock
+        self._start_empty()
+        _LIVE_RECORDERS.add(self)
+
+    def _start_empty(self) -> None:
         self._lock = threading.Lock()
         self._live: dict[_Key, _Accumulator] = {}
         self._sequence = 0
@@ -110,9 +141,19 @@ class RequestRecorder:
         self._dropped_requests = 0
 
     @property
+    def service(self) -> str:
+        """The service a request is counted for unless ``record`` names another."""
+        return self._service
+
+    @property
     def pending_buckets(self) -> int:
         """Buckets held in memory, complete or not."""
         return len(self._live)
+
+    @property
+    def is_full(self) -> bool:
+        """Whether the buckets held reached ``max_buckets``: a new one would drop a minute."""
+        return len(self._live) >= self._max_buckets
 
     @property
     def dropped_buckets(self) -> int:
@@ -132,12 +173,21 @@ class RequestRecorder:
         duration_ms: float,
         request_id: str | None = None,
         at: float | None = None,
+        *,
+        service: str | None = None,
+        source: RequestSource | None = None,
     ) -> None:
-        """Count one served request; ``at`` is when it ended (epoch seconds, default now)."""
+        """Count one served request; ``at`` is when it ended (epoch seconds, default now).
+
+        ``service`` and ``source`` default to the recorder's own. A duration that is not a
+        non-negative number of milliseconds is refused with ``ValueError``.
+        """
         if at is None:
             at = self._wall_clock()
         key = (
             int(at // 60),
+            self._service if service is None else service,
+            self._source if source is None else source,
             route,
             method if method in KNOWN_METHODS else OTHER_METHOD,
             status_class(status_code),
@@ -147,10 +197,47 @@ class RequestRecorder:
             opened = bucket is None
             if bucket is None:
                 bucket = self._live[key] = _Accumulator()
-            bucket.sketch.add(duration_ms)
+            try:
+                bucket.sketch.add(duration_ms)
+            except ValueError:
+                if opened:
+                    del self._live[key]
+                raise
             self._offer_exemplar(bucket.exemplars, duration_ms, request_id, at)
             if opened:
                 # After counting, so a request landing in a dropped minute is counted as lost.
+                self._enforce_bound()
+
+    def record_sketch(
+        self,
+        *,
+        service: str,
+        source: RequestSource,
+        route: str,
+        method: str,
+        status_class: StatusClass,
+        at: float,
+        sketch: QuantileSketch,
+    ) -> None:
+        """Count requests already summed up in ``sketch`` (its count is exact) in the minute
+        holding ``at`` (epoch seconds); a histogram names no request, so no exemplar."""
+        if not sketch.count:
+            return
+        key = (
+            int(at // 60),
+            service,
+            source,
+            route,
+            method if method in KNOWN_METHODS else OTHER_METHOD,
+            status_class,
+        )
+        with self._lock:
+            bucket = self._live.get(key)
+            opened = bucket is None
+            if bucket is None:
+                bucket = self._live[key] = _Accumulator()
+            bucket.sketch.merge(sketch)
+            if opened:
                 self._enforce_bound()
 
     def drain(self, *, final: bool = False) -> list[MinuteBucket]:
@@ -167,12 +254,19 @@ class RequestRecorder:
             _freeze(key, bucket) for key, bucket in sorted(taken.items()) if bucket.sketch.count
         ]
 
+    def drain_partial(self) -> list[MinuteBucket]:
+        """Take everything recorded since the last drain, the unfinished minute's share
+        included: a delta that adds up with the next ones for the same minute."""
+        return self.drain(final=True)
+
     def restore(self, buckets: Iterable[MinuteBucket]) -> None:
-        """Take back drained buckets that could not be stored; they will drain again."""
+        """Take back drained buckets that could not be delivered; they will drain again."""
         with self._lock:
             for drained in buckets:
                 key = (
                     int(drained.minute.timestamp()) // 60,
+                    drained.service,
+                    drained.source,
                     drained.route,
                     drained.method,
                     drained.status_class,
@@ -212,16 +306,30 @@ class RequestRecorder:
 
 
 def _freeze(key: _Key, bucket: _Accumulator) -> MinuteBucket:
-    minute, route, method, klass = key
+    minute, service, source, route, method, klass = key
     exemplars = tuple(
         Exemplar(duration, request_id, datetime.fromtimestamp(at, UTC))
         for duration, _, request_id, at in sorted(bucket.exemplars, reverse=True)
     )
     return MinuteBucket(
         minute=datetime.fromtimestamp(minute * 60, UTC),
+        service=service,
+        source=source,
         route=route,
         method=method,
         status_class=klass,
         sketch=bucket.sketch,
         exemplars=exemplars,
     )
+
+
+_LIVE_RECORDERS: Final[weakref.WeakSet[RequestRecorder]] = weakref.WeakSet()
+
+
+def _empty_after_fork() -> None:
+    for recorder in list(_LIVE_RECORDERS):
+        recorder._start_empty()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which never forks
+    os.register_at_fork(after_in_child=_empty_after_fork)
