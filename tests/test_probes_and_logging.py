@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app.core.config import LogFormat
 from app.core.logging import JsonFormatter, TextFormatter
@@ -31,6 +34,36 @@ def access_lines() -> Iterator[list[logging.LogRecord]]:
     logger.removeHandler(handler)
 
 
+@contextlib.asynccontextmanager
+async def writes_refused(app: FastAPI, store_url: str, backend: str) -> AsyncIterator[str]:
+    """The store refuses writes until the block ends; yields the reason readiness gives.
+
+    SQLite: another connection holds the write lock. PostgreSQL: the database turns
+    read-only, as a standby is, and the app's pool reconnects as after a failover.
+    """
+    holder = Store(store_url)
+    pool = app.state.store.engine
+    database = make_url(store_url).database
+    try:
+        async with holder.engine.connect() as connection:
+            if backend == "sqlite":
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                yield "database is locked"
+                return
+            turn = f'ALTER DATABASE "{database}" SET default_transaction_read_only = '
+            await connection.execute(text(turn + "on"))
+            await connection.commit()
+            await pool.dispose()
+            try:
+                yield "the store is read-only"
+            finally:
+                await connection.execute(text(turn + "off"))
+                await connection.commit()
+                await pool.dispose()
+    finally:
+        await holder.dispose()
+
+
 class TestProbes:
     async def test_alive_and_ready_without_auth(self, client: httpx.AsyncClient, backend) -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
@@ -45,6 +78,17 @@ class TestProbes:
 
         assert ready.status_code == 503
         assert ready.json()["detail"] == "The store does not answer"
+
+    async def test_not_ready_while_the_store_cannot_take_writes(
+        self, client: httpx.AsyncClient, app: FastAPI, store_url: str, backend: str
+    ) -> None:
+        async with writes_refused(app, store_url, backend) as reason:
+            refused = await client.get("/readyz")
+        ready = await client.get("/readyz")
+
+        assert refused.status_code == 503
+        assert refused.json()["detail"] == f"The store cannot take writes: {reason}"
+        assert ready.status_code == 200
 
     async def test_api_answers_503_when_the_store_is_gone(
         self, client: httpx.AsyncClient, app: FastAPI, admin_headers

@@ -13,6 +13,7 @@ there is nothing to brute-force, and lookups by digest stay a single indexed que
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -34,7 +35,18 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # Each check keeps ``parallelism`` (4) cores busy: more at once than the cores allow only
 # slows every one of them and starves the event loop. Never more than two (memory).
 _CHECKS_AT_ONCE = max(1, min(2, (os.cpu_count() or 1) // _hasher.parallelism))
-_check_pool = ThreadPoolExecutor(max_workers=_CHECKS_AT_ONCE, thread_name_prefix="argon2")
+
+
+def _yield_to_the_loop() -> None:
+    """Lowers the hashing thread's CPU priority (Linux nice is per thread), so on a busy
+    host the event loop is scheduled first and probes stay fast while logins queue."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 10)
+
+
+_check_pool = ThreadPoolExecutor(
+    max_workers=_CHECKS_AT_ONCE, thread_name_prefix="argon2", initializer=_yield_to_the_loop
+)
 # One semaphore per event loop: an asyncio.Semaphore belongs to the loop it first waits on.
 _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()

@@ -48,7 +48,7 @@ class Outcome:
 @asynccontextmanager
 async def monitoring_session(settings: Settings) -> AsyncIterator[Session]:
     """The monitoring on the configured store, migrated if it answers; closed on exit."""
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, timeout=settings.database_timeout_seconds)
     monitoring = build_monitoring(store, settings)
     try:
         problem = None

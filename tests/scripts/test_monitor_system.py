@@ -114,6 +114,23 @@ class TestOnce:
         assert sweep["system"]["process_count"] > 0
         assert done.returncode == EXIT_CODES[sweep["status"]]
 
+    def test_once_names_the_store_it_opened_by_its_absolute_path(self, operator: Operator) -> None:
+        done = operator.run("--once")
+
+        assert f"store: SQLite file {operator.database.resolve()}" in done.stdout
+
+    def test_once_with_the_store_down_says_the_sweep_is_lost_not_kept(
+        self, operator: Operator
+    ) -> None:
+        url = f"postgresql+asyncpg://nobody:secret@127.0.0.1:{closed_port()}/x"
+
+        done = operator.run("--once", WATCHKEEPER_DATABASE_URL=url)
+
+        assert "NOT stored (store unreachable; this one-off sweep is lost)" in done.stdout
+        assert "kept in memory" not in done.stdout
+        assert "secret" not in done.stdout + done.stderr
+        assert done.returncode == 2  # the store is a component, and it is down
+
     def test_an_api_that_is_down_makes_the_sweep_unhealthy_and_exits_2(
         self, operator: Operator
     ) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound
 from app.db.models import Alert, AlertDelivery, MaintenanceWindow, User
 from app.schemas.alerts import (
     AlertDetail,
@@ -49,11 +49,13 @@ class AlertDesk:
         *,
         channels: Channels,
         configured_windows: Sequence[Window],
+        components: frozenset[str],
         clock: Callable[[], datetime],
     ) -> None:
         self.session = session
         self.channels = channels
         self.configured_windows = configured_windows
+        self.components = components
         self.clock = clock
 
     async def search(self, query: AlertQuery) -> AlertPage:
@@ -149,6 +151,13 @@ class AlertDesk:
         self, data: MaintenanceWindowCreate, actor: User
     ) -> MaintenanceWindowRead:
         """Stores a window; alerts under it are recorded but not sent."""
+        now = self.clock()
+        if data.ends_at is not None and data.ends_at <= now:
+            raise InvalidInput("ends_at: the window would be over already; give a future end")
+        unknown = sorted(set(data.components) - self.components)
+        if unknown:
+            known = ", ".join(sorted(self.components))
+            raise InvalidInput(f"components: not monitored: {', '.join(unknown)} (known: {known})")
         row = MaintenanceWindow(
             name=data.name,
             starts_at=data.starts_at,
@@ -168,8 +177,9 @@ class AlertDesk:
         row = await self.session.get(MaintenanceWindow, window_id)
         if row is None:
             raise NotFound(f"No maintenance window with id {window_id}")
-        if row.ended_at is not None:
+        now = self.clock()
+        if row.ended_at is not None or (row.ends_at is not None and row.ends_at <= now):
             raise Conflict(f"Maintenance window {window_id} has already ended")
-        row.ended_at = self.clock()
+        row.ended_at = now
         await self.session.flush()
         return window_view(stored_window(row), self.clock())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.hours import hour_floor, split_by_hour
@@ -114,9 +115,8 @@ class HealthLedger:
 
     async def observe(self, seen: Observation) -> None:
         """Credits the time since the component's last report and moves its state on."""
-        query = select(ComponentState).where(ComponentState.component == seen.component)
-        state = await self.session.scalar(query.with_for_update())
-        if state is not None and seen.at < state.last_checked_at:
+        state, first = await self._state_of(seen)
+        if not first and seen.at < state.last_checked_at:
             return  # a late, out-of-order result: kept raw, but history has moved past it
         hour = await self._hour(seen.component, seen.kind, hour_floor(seen.at))
         hour.checks += 1
@@ -131,18 +131,7 @@ class HealthLedger:
             )
             sketch.add(seen.latency_ms)
             hour.latency_sketch = sketch.to_bytes()
-        if state is None:
-            self.session.add(
-                ComponentState(
-                    component=seen.component,
-                    kind=seen.kind,
-                    status=seen.status,
-                    since=seen.at,
-                    last_checked_at=seen.at,
-                    last_latency_ms=seen.latency_ms,
-                    last_message=seen.message,
-                )
-            )
+        if first:
             if seen.status is ComponentStatus.UNHEALTHY:
                 self._open_incident(seen)
             return
@@ -158,6 +147,45 @@ class HealthLedger:
         state.last_checked_at = seen.at
         state.last_latency_ms = seen.latency_ms
         state.last_message = seen.message
+
+    async def _state_of(self, seen: Observation) -> tuple[ComponentState, bool]:
+        """The component's state, locked, and whether ``seen`` created it (its first report).
+
+        Two processes may see a component for the first time at once: the row is created
+        with an upsert that leaves one made meanwhile in place, and the loser's report is
+        then applied to that row like any later report.
+        """
+        query = (
+            select(ComponentState)
+            .where(ComponentState.component == seen.component)
+            .with_for_update()
+        )
+        state = await self.session.scalar(query)
+        if state is not None:
+            return state, False
+        # Each store's own INSERT, the one that takes ON CONFLICT.
+        insert: postgresql.Insert | sqlite.Insert = (
+            postgresql.insert(ComponentState)
+            if self.session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert(ComponentState)
+        )
+        create = (
+            insert.values(
+                component=seen.component,
+                kind=seen.kind,
+                status=seen.status,
+                since=seen.at,
+                last_checked_at=seen.at,
+                last_latency_ms=seen.latency_ms,
+                last_message=seen.message,
+            )
+            .on_conflict_do_nothing(index_elements=[ComponentState.component])
+            .returning(ComponentState.component)
+        )
+        created = await self.session.scalar(create) is not None
+        state = await self.session.scalar(query)
+        assert state is not None  # created now, or by the other process
+        return state, created
 
     async def _credit(self, state: ComponentState, *, until: datetime) -> None:
         end = min(until, state.last_checked_at + self.max_gap)

@@ -1,13 +1,17 @@
 """The host check: CPU, memory, swap and disks rated by percent used, plus load and uptime.
 
-psutil blocks (the CPU figure needs a short sampling window, disks may be slow network
+psutil blocks (the first CPU reading needs a short window, disks may be slow network
 mounts), so the whole sample is taken in a worker thread and the event loop never waits.
+CPU is the busy share of the whole interval since the previous sweep; busy CPU or memory
+at worst degrades the host (held use is the resource alert rule's to judge), while a full
+disk may make it unhealthy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -19,9 +23,9 @@ from app.services.health.checks.base import CheckKind, Finding, Gauge, elapsed_m
 from app.services.health.checks.context import CheckContext
 from app.vocabulary.health import ComponentKind, ComponentStatus
 
-# A fresh window rather than psutil's "since the last call" figure, which is meaningless on
-# the first call and depends on whoever else in the process last asked.
-_CPU_WINDOW_S = 0.25
+# The first reading has no previous one to compare with, so it samples a short window.
+_FIRST_WINDOW_S = 0.25
+_SHARED_METER = ("system", "cpu")
 
 
 class SystemTarget(Target, PercentThresholds):
@@ -60,6 +64,49 @@ class SystemSample:
     uptime_s: float
 
 
+def _busy_and_total(times: Any) -> tuple[float, float]:
+    """Busy and total CPU seconds of a ``psutil.cpu_times()`` reading, as psutil counts them."""
+    total = sum(times)
+    # Linux counts guest time inside user and nice already.
+    total -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return total - idle, total
+
+
+class CpuMeter:
+    """CPU use over the time since the previous reading: the whole sweep interval.
+
+    A momentary sample of a busy host reads 100% for a quarter of a second that means
+    nothing; the share of the interval the CPU was busy is what the sweep should report.
+    The meter lives in the check context, so each sweep reads against the last one.
+    """
+
+    def __init__(
+        self,
+        times: Callable[[], Any] = psutil.cpu_times,
+        wait: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._times = times
+        self._wait = wait
+        self._last: tuple[float, float] | None = None
+
+    def percent(self) -> float:
+        """Busy share since the last call (a short window on the first), 0..100."""
+        if self._last is None:
+            self._last = _busy_and_total(self._times())
+            self._wait(_FIRST_WINDOW_S)
+        busy, total = _busy_and_total(self._times())
+        last_busy, last_total = self._last
+        self._last = (busy, total)
+        elapsed = total - last_total
+        if elapsed <= 0:
+            return 0.0
+        return round(min(max((busy - last_busy) / elapsed * 100, 0.0), 100.0), 1)
+
+    async def aclose(self) -> None:
+        """Nothing to release; the context closes what it shares."""
+
+
 def _physical_mountpoints() -> list[str]:
     seen_devices: set[str] = set()
     mountpoints: list[str] = []
@@ -86,12 +133,12 @@ def _disk_uses(mountpoints: list[str] | None) -> list[DiskUse]:
     return uses
 
 
-def sample_system(mountpoints: list[str] | None = None) -> SystemSample:
-    """Read the host's figures; blocks for about a quarter of a second."""
+def sample_system(cpu: CpuMeter, mountpoints: list[str] | None = None) -> SystemSample:
+    """Read the host's figures; the first reading of ``cpu`` blocks a quarter of a second."""
     memory = psutil.virtual_memory()
     swap = psutil.swap_memory()
     return SystemSample(
-        cpu_percent=psutil.cpu_percent(interval=_CPU_WINDOW_S),
+        cpu_percent=cpu.percent(),
         cpu_count=psutil.cpu_count() or 1,
         memory_percent=memory.percent,
         # "available" rather than "used": page cache the kernel can reclaim is not pressure.
@@ -108,10 +155,16 @@ def sample_system(mountpoints: list[str] | None = None) -> SystemSample:
 
 
 def _gauges(sample: SystemSample) -> list[Gauge]:
-    gauges = [Gauge("cpu", sample.cpu_percent), Gauge("memory", sample.memory_percent)]
+    # Busy CPU and memory come and go: at worst they degrade the host, and use held over
+    # a threshold is the resource alert rule's to judge. A full disk stays full and fails
+    # writes, so it alone may make the host unhealthy.
+    degraded = ComponentStatus.DEGRADED
+    gauges = [
+        Gauge("cpu", sample.cpu_percent, cap=degraded),
+        Gauge("memory", sample.memory_percent, cap=degraded),
+    ]
     if sample.swap_total_bytes:
-        # Full swap with free memory is a warning sign, not an outage: at worst degraded.
-        gauges.append(Gauge("swap", sample.swap_percent, cap=ComponentStatus.DEGRADED))
+        gauges.append(Gauge("swap", sample.swap_percent, cap=degraded))
     gauges += [Gauge(f"disk {disk.mountpoint}", disk.percent) for disk in sample.disks]
     return gauges
 
@@ -133,7 +186,8 @@ def judge_system(sample: SystemSample, target: SystemTarget, latency_ms: float) 
 async def probe(target: SystemTarget, context: CheckContext) -> Finding:
     """Sample the host in a thread and rate it."""
     started = time.perf_counter()
-    sample = await asyncio.to_thread(sample_system, target.disks)
+    cpu = context.shared(_SHARED_METER, CpuMeter)
+    sample = await asyncio.to_thread(sample_system, cpu, target.disks)
     return judge_system(sample, target, elapsed_ms(started))
 
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from typing import NamedTuple
 
 from app.services.health.checks import run_check
-from app.services.health.checks.system import DiskUse, SystemSample, SystemTarget, judge_system
+from app.services.health.checks.context import CheckContext
+from app.services.health.checks.system import (
+    CpuMeter,
+    DiskUse,
+    SystemSample,
+    SystemTarget,
+    judge_system,
+)
 from app.vocabulary.health import ComponentStatus
 
 TARGET = SystemTarget(kind="system")
@@ -96,3 +104,62 @@ class TestThresholds:
         assert finding.message == (
             "cpu 12.0% >= 10%; memory 40.0% >= 10%; disk / 50.0% >= 45%; disk /data 10.0% >= 10%"
         )
+
+    def test_a_pegged_cpu_only_degrades_the_host(self) -> None:
+        finding = judge_system(replace(CALM, cpu_percent=100.0), TARGET, 250.0)
+
+        assert finding.status is ComponentStatus.DEGRADED
+        assert finding.message == "cpu 100.0% >= 80%"
+
+    def test_memory_nearly_full_only_degrades_the_host(self) -> None:
+        finding = judge_system(replace(CALM, memory_percent=99.0), TARGET, 250.0)
+
+        assert finding.status is ComponentStatus.DEGRADED
+
+
+class _FakeCpu:
+    """cpu_times() readings the test hands out one by one."""
+
+    def __init__(self, *readings: tuple[float, float]) -> None:
+        self.readings = list(readings)
+        self.waits: list[float] = []
+
+    def times(self) -> _Times:
+        busy, idle = self.readings.pop(0)
+        return _Times(user=busy, idle=idle)
+
+    def wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+class _Times(NamedTuple):
+    user: float
+    idle: float
+
+
+class TestCpuOverTheInterval:
+    def test_the_first_reading_samples_a_short_window(self) -> None:
+        fake = _FakeCpu((10.0, 90.0), (10.2, 90.3))
+        meter = CpuMeter(times=fake.times, wait=fake.wait)
+
+        assert meter.percent() == 40.0
+        assert fake.waits == [0.25]
+
+    def test_later_readings_cover_the_whole_interval_since_the_last(self) -> None:
+        # A 0.25 s burst at 100% inside a minute that was otherwise idle.
+        fake = _FakeCpu((0.0, 0.0), (0.0, 1.0), (0.25, 60.75))
+        meter = CpuMeter(times=fake.times, wait=fake.wait)
+        meter.percent()
+
+        assert meter.percent() == 0.4
+        assert fake.waits == [0.25]
+
+    async def test_each_sweep_reads_cpu_against_the_previous_one(self) -> None:
+        fake = _FakeCpu((0.0, 0.0), (1.0, 1.0), (1.3, 60.7))
+        async with CheckContext() as context:
+            context.shared(("system", "cpu"), lambda: CpuMeter(times=fake.times, wait=fake.wait))
+            first = await run_check(TARGET, context)
+            second = await run_check(TARGET, context)
+
+        assert [first.details["cpu_percent"], second.details["cpu_percent"]] == [50.0, 0.5]
+        assert second.status is not ComponentStatus.UNHEALTHY
