@@ -1,11 +1,11 @@
 """The Flask integration: ``watchkeeper_agent.flask.init_app(app)``.
 
-Three request hooks: the first ``before_request`` function notes the time, an
-``after_request`` function notes the status of the response Flask is about to send
-(error handlers included: an unhandled exception's 500 passes through it too), and a
-``teardown_request`` function counts the request under ``request.url_rule.rule``, the rule
-Flask matched (``/items/<int:item_id>``), never the raw path. A request no rule matched
-(404, 405) is counted in the one unmatched bucket.
+The first ``before_request`` function notes the time, and an ``after_request`` function
+counts the response Flask is about to send (error handlers included: an unhandled
+exception's 500 passes through it too) under ``request.url_rule.rule``, the rule Flask
+matched (``/items/<int:item_id>``), never the raw path; an exception that propagates
+without a response is counted as a 500 at teardown. A request no rule matched (404, 405)
+is counted in the one unmatched bucket.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from watchkeeper_agent.config import AgentOptions
 from watchkeeper_agent.vocabulary import UNMATCHED_ROUTE
 
 _STARTED: Final = "watchkeeper_agent.started"
-_STATUS: Final = "watchkeeper_agent.status"
 
 
 def init_app(app: Flask, agent: Agent | None = None, **options: Unpack[AgentOptions]) -> Agent:
@@ -33,27 +32,33 @@ def init_app(app: Flask, agent: Agent | None = None, **options: Unpack[AgentOpti
     def note_start() -> None:
         request.environ[_STARTED] = clock()
 
-    def note_status(response: Response) -> Response:
-        request.environ[_STATUS] = response.status_code
-        return response
-
-    def count(error: BaseException | None) -> None:
-        environ = request.environ
-        started = environ.get(_STARTED)
-        if started is None:  # a request context pushed by hand, not a served request
+    def count_as(status: int) -> None:
+        # One proxy lookup: every attribute read through ``request`` resolves it again.
+        served = request._get_current_object()  # type: ignore[attr-defined]
+        started = served.environ.pop(_STARTED, None)
+        if started is None:  # a request context pushed by hand, or counted already
             return
-        rule = request.url_rule
+        rule = served.url_rule
         record(
             UNMATCHED_ROUTE if rule is None else rule.rule,
-            request.method,
-            500 if error is not None else environ.get(_STATUS, 500),
+            served.method,
+            status,
             (clock() - started) * 1000.0,
-            environ.get("HTTP_X_REQUEST_ID"),
+            served.environ.get("HTTP_X_REQUEST_ID"),
         )
+
+    def count(response: Response) -> Response:
+        count_as(response.status_code)
+        return response
+
+    def count_unanswered(error: BaseException | None) -> None:
+        # An exception no handler turned into a response (propagated): a 500 all the same.
+        if error is not None:
+            count_as(500)
 
     # First, so a before_request function answering early cannot skip the clock.
     app.before_request_funcs.setdefault(None, []).insert(0, note_start)
-    app.after_request(note_status)
-    app.teardown_request(count)
+    app.after_request(count)
+    app.teardown_request(count_unanswered)
     app.extensions["watchkeeper_agent"] = agent
     return agent
