@@ -27,12 +27,13 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from asgi_load import drive_asgi
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from flask import Flask
@@ -43,7 +44,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from watchkeeper_agent import Agent, WatchkeeperMiddleware
-from watchkeeper_agent import flask as agent_flask
+from watchkeeper_agent.flask import init_app as init_flask_agent
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "agent_overhead.json"
@@ -136,47 +137,12 @@ def flask_app(instrumentation: Instrumentation) -> Flask:
 
         app.add_url_rule(f"/resource{number}/items/<int:item_id>", f"read_item_{number}", read_item)
     if instrumentation.agent is not None:
-        agent_flask.init_app(app, instrumentation.agent)
+        init_flask_agent(app, instrumentation.agent)
     if instrumentation.provider is not None:
         app.wsgi_app = OpenTelemetryMiddleware(  # type: ignore[method-assign]
             app.wsgi_app, tracer_provider=instrumentation.provider
         )
     return app
-
-
-async def drive_asgi(app: FastAPI, requests: int) -> float:
-    """µs per request, calling the ASGI app directly ``requests`` times."""
-    failures = 0
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal failures
-        if message["type"] == "http.response.start" and message["status"] != 200:
-            failures += 1
-
-    base = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"bench")],
-    }
-    scopes = [{**base, "path": path, "raw_path": path.encode()} for path in paths()]
-    started = time.perf_counter()
-    for number in range(requests):
-        # Routing writes into the scope, so each request gets a fresh copy.
-        await app(dict(scopes[number % len(scopes)]), receive, send)
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"{failures} requests did not answer 200")
-    return elapsed / requests * 1e6
 
 
 def drive_wsgi(app: Flask, requests: int) -> float:
@@ -191,7 +157,7 @@ def drive_wsgi(app: Flask, requests: int) -> float:
 
 
 def asgi_driver(loop: asyncio.AbstractEventLoop, app: FastAPI) -> Callable[[int], float]:
-    return lambda requests: loop.run_until_complete(drive_asgi(app, requests))
+    return lambda requests: loop.run_until_complete(drive_asgi(app, paths(), requests))
 
 
 def wsgi_driver(app: Flask) -> Callable[[int], float]:

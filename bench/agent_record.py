@@ -26,11 +26,11 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+from asgi_load import drive_asgi
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -74,36 +74,6 @@ def paths() -> list[str]:
     return [f"/resource{number}/items/{number * 7}" for number in range(ROUTES)]
 
 
-async def drive_asgi(app: Starlette, requests: int) -> float:
-    """µs per request, calling the ASGI app directly."""
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start" and message["status"] != 200:
-            raise RuntimeError(f"answered {message['status']}")
-
-    base = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"bench")],
-    }
-    scopes = [{**base, "path": path, "raw_path": path.encode()} for path in paths()]
-    started = time.perf_counter()
-    for number in range(requests):
-        # Routing writes into the scope, so each request gets a fresh copy.
-        await app(dict(scopes[number % ROUTES]), receive, send)
-    return (time.perf_counter() - started) / requests * 1e6
-
-
 async def drive_httpx(app: Starlette, requests: int) -> float:
     """µs per request through httpx's ASGI transport."""
     targets = paths()
@@ -116,13 +86,18 @@ async def drive_httpx(app: Starlette, requests: int) -> float:
         return (time.perf_counter() - started) / requests * 1e6
 
 
+async def drive_direct(app: Starlette, requests: int) -> float:
+    """µs per request, calling the ASGI app directly."""
+    return await drive_asgi(app, paths(), requests)
+
+
 async def time_middleware(requests: int, repeats: int) -> dict[str, dict[str, float]]:
     """Median µs per request with and without the middleware, both ways of driving."""
     agent = Agent.configure(environ={})
     apps = {"none": build_app(None), "agent": build_app(agent)}
     results: dict[str, dict[str, float]] = {}
     for way, drive, count in (
-        ("asgi", drive_asgi, requests),
+        ("asgi", drive_direct, requests),
         ("httpx", drive_httpx, max(requests // 5, 1)),
     ):
         samples: dict[str, list[float]] = {variant: [] for variant in apps}

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from asgi_load import drive_asgi  # noqa: E402
 from watchkeeper_agent import WatchkeeperMiddleware  # noqa: E402
 from watchkeeper_agent.recorder import RequestRecorder  # noqa: E402
 
@@ -103,42 +104,6 @@ def recorder_of(app: FastAPI) -> RequestRecorder | None:
     return recorder
 
 
-async def drive(app: FastAPI, paths: Sequence[str], requests: int) -> float:
-    """Microseconds per request, calling the ASGI app directly ``requests`` times."""
-    failures = 0
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal failures
-        if message["type"] == "http.response.start" and message["status"] != 200:
-            failures += 1
-
-    base = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"bench")],
-    }
-    scopes = [{**base, "path": path, "raw_path": path.encode()} for path in paths]
-    count = len(scopes)
-    started = time.perf_counter()
-    for number in range(requests):
-        # Routing writes into the scope, so each request gets a fresh copy.
-        await app(dict(scopes[number % count]), receive, send)
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"{failures} requests did not answer 200")
-    return elapsed / requests * 1e6
-
-
 async def in_process(requests: int, repeats: int) -> dict[str, dict[str, float]]:
     """Median µs per request for each route count and variant."""
     results: dict[str, dict[str, float]] = {}
@@ -147,7 +112,7 @@ async def in_process(requests: int, repeats: int) -> dict[str, dict[str, float]]
         paths = request_paths(routes)
         samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         for app in apps.values():
-            await drive(app, paths, 1000)  # builds the middleware stack, warms caches
+            await drive_asgi(app, paths, 1000)  # builds the middleware stack, warms caches
         # Interleaved, so drift in machine speed falls on every variant alike.
         for _ in range(repeats):
             for variant, app in apps.items():
@@ -155,7 +120,7 @@ async def in_process(requests: int, repeats: int) -> dict[str, dict[str, float]]
                 if recorder is not None:
                     recorder.drain(final=True)
                 gc.collect()
-                samples[variant].append(await drive(app, paths, requests))
+                samples[variant].append(await drive_asgi(app, paths, requests))
         results[str(routes)] = {v: statistics.median(s) for v, s in samples.items()}
     return results
 
