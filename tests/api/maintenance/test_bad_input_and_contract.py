@@ -11,61 +11,44 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.vocabulary.accounts import Role
-from tests.conftest import Account, MakeAccount
+from tests.api.maintenance.conftest import ISSUES, file_issue
+from tests.conftest import Account
 
 API = "/api/v1"
-ISSUES = f"{API}/maintenance/issues"
 ALERTS = f"{API}/maintenance/alerts"
-
-
-async def report(client: httpx.AsyncClient, who: Account, title: str, **fields: Any) -> Any:
-    body = {"title": title, "description": "", "issue_type": "bug", **fields}
-    response = await client.post(ISSUES, json=body, headers=who.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-@pytest.fixture
-async def rita(make_account: MakeAccount) -> Account:
-    return await make_account("rita", Role.USER)
-
-
-@pytest.fixture
-async def una(make_account: MakeAccount) -> Account:
-    return await make_account("una", Role.USER)
-
-
-@pytest.fixture
-async def dev(make_account: MakeAccount) -> Account:
-    return await make_account("dev", Role.DEVELOPER)
 
 
 class TestLikelyDuplicatesRespectVisibility:
     async def test_a_user_never_sees_another_users_issue_as_a_likely_duplicate(
         self, client: httpx.AsyncClient, rita: Account, una: Account
     ) -> None:
-        await report(client, rita, "Invoice PDF export crashes for customer Acme")
+        await file_issue(
+            client, rita, title="Invoice PDF export crashes for customer Acme", description=""
+        )
 
-        mine = await report(client, una, "Invoice PDF export crashes")
+        mine = await file_issue(client, una, title="Invoice PDF export crashes", description="")
 
         assert mine["likely_duplicates"] == []
 
     async def test_a_user_sees_likely_duplicates_among_their_own_issues(
         self, client: httpx.AsyncClient, una: Account
     ) -> None:
-        first = await report(client, una, "Invoice PDF export crashes for big invoices")
+        first = await file_issue(
+            client, una, title="Invoice PDF export crashes for big invoices", description=""
+        )
 
-        second = await report(client, una, "Invoice PDF export crashes")
+        second = await file_issue(client, una, title="Invoice PDF export crashes", description="")
 
         assert [c["id"] for c in second["likely_duplicates"]] == [first["id"]]
 
     async def test_staff_see_likely_duplicates_across_reporters(
         self, client: httpx.AsyncClient, rita: Account, dev: Account
     ) -> None:
-        first = await report(client, rita, "Invoice PDF export crashes for customer Acme")
+        first = await file_issue(
+            client, rita, title="Invoice PDF export crashes for customer Acme", description=""
+        )
 
-        staff = await report(client, dev, "Invoice PDF export crashes")
+        staff = await file_issue(client, dev, title="Invoice PDF export crashes", description="")
 
         assert [c["id"] for c in staff["likely_duplicates"]] == [first["id"]]
 
@@ -96,7 +79,7 @@ class TestNulCharacters:
     async def test_nul_in_an_issue_filter_is_a_400_not_a_different_answer(
         self, client: httpx.AsyncClient, dev: Account, query: str
     ) -> None:
-        await report(client, dev, "Something a filter could match")
+        await file_issue(client, dev, title="Something a filter could match", description="")
 
         response = await client.get(f"{ISSUES}?{query}", headers=dev.headers)
 
@@ -142,7 +125,7 @@ class TestNulCharacters:
         assert listed.json()["total"] == 0
 
     async def test_nul_in_a_comment_is_a_422(self, client: httpx.AsyncClient, dev: Account) -> None:
-        issue = await report(client, dev, "Commented on")
+        issue = await file_issue(client, dev, title="Commented on", description="")
 
         response = await client.post(
             f"{ISSUES}/{issue['id']}/comments", json={"body": "a\x00b"}, headers=dev.headers
@@ -153,8 +136,8 @@ class TestNulCharacters:
     async def test_a_plain_search_still_finds_what_it_should(
         self, client: httpx.AsyncClient, dev: Account
     ) -> None:
-        await report(client, dev, "Export fails")
-        await report(client, dev, "Dark mode")
+        await file_issue(client, dev, title="Export fails", description="")
+        await file_issue(client, dev, title="Dark mode", description="")
 
         found = await client.get(f"{ISSUES}?q=export", headers=dev.headers)
 
@@ -199,7 +182,7 @@ class TestDatetimes:
     async def test_an_instant_with_its_offset_filters(
         self, client: httpx.AsyncClient, dev: Account
     ) -> None:
-        await report(client, dev, "Recent")
+        await file_issue(client, dev, title="Recent", description="")
 
         before = await client.get(
             f"{ISSUES}?created_before=2000-01-01T00:00:00%2B02:00", headers=dev.headers
@@ -259,7 +242,7 @@ class TestIntegers:
     async def test_duplicate_of_beyond_the_stores_integer_is_a_422(
         self, client: httpx.AsyncClient, dev: Account
     ) -> None:
-        issue = await report(client, dev, "A copy")
+        issue = await file_issue(client, dev, title="A copy", description="")
 
         response = await client.patch(
             f"{ISSUES}/{issue['id']}/status",
