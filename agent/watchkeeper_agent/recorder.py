@@ -141,6 +141,11 @@ class RequestRecorder:
         self._dropped_requests = 0
 
     @property
+    def exemplars_per_bucket(self) -> int:
+        """How many of the slowest requests each bucket keeps."""
+        return self._exemplars
+
+    @property
     def service(self) -> str:
         """The service a request is counted for unless ``record`` names another."""
         return self._service
@@ -218,9 +223,16 @@ class RequestRecorder:
         status_class: StatusClass,
         at: float,
         sketch: QuantileSketch,
+        exemplars: Iterable[tuple[float, str | None, float]] = (),
     ) -> None:
         """Count requests already summed up in ``sketch`` (its count is exact) in the minute
-        holding ``at`` (epoch seconds); a histogram names no request, so no exemplar."""
+        holding ``at`` (epoch seconds).
+
+        ``exemplars`` are candidates among those requests, as (duration in milliseconds,
+        request id, epoch seconds); the slowest are kept as :meth:`record` keeps them. A
+        histogram names no request, so it offers none; a batch of spans offers its slowest
+        :attr:`exemplars_per_bucket` of each bucket.
+        """
         if not sketch.count:
             return
         key = (
@@ -237,6 +249,8 @@ class RequestRecorder:
             if bucket is None:
                 bucket = self._live[key] = _Accumulator()
             bucket.sketch.merge(sketch)
+            for duration_ms, request_id, ended_at in exemplars:
+                self._offer_exemplar(bucket.exemplars, duration_ms, request_id, ended_at)
             if opened:
                 self._enforce_bound()
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -191,6 +193,54 @@ class TestServerSpans:
         message.resource_spans[0].scope_spans[0].spans[0].trace_id = bytes(16)
         (request,) = decode(message).requests
         assert request.trace_id is None
+
+    def test_a_repeated_attribute_key_keeps_its_last_value(self, shop):
+        shop.serve(NEW)
+        message = protobuf(shop)
+        span = message.resource_spans[0].scope_spans[0].spans[0]
+        span.attributes.add(key="http.route", value=AnyValue(string_value="/later"))
+        (request,) = decode(message).requests
+        assert request.route == "/later"
+
+    def test_attribute_values_we_do_not_read_are_never_walked(self, shop):
+        """An array nested far deeper than protobuf's recursion limit, in an attribute we do
+        not read, costs nothing and refuses nothing."""
+        shop.serve(NEW)
+        message = protobuf(shop)
+        nested = AnyValue(string_value="bottom").SerializeToString()
+        for _ in range(300):  # AnyValue.array_value (5) of an ArrayValue.values (1)
+            nested = _length_delimited(5, _length_delimited(1, nested))
+        deep = KeyValue(key="app.payload").SerializeToString() + _length_delimited(2, nested)
+        # Appending a field to a message's bytes adds it: the span gains the attribute.
+        resource_spans = message.resource_spans[0]
+        scope_spans = resource_spans.scope_spans[0]
+        span = scope_spans.spans.pop()
+        with_deep = span.SerializeToString() + _length_delimited(9, deep)
+        scope = scope_spans.SerializeToString() + _length_delimited(2, with_deep)
+        resource_spans.ClearField("scope_spans")
+        body = _length_delimited(
+            1, resource_spans.SerializeToString() + _length_delimited(2, scope)
+        )
+        with pytest.raises(ProtobufDecodeError):
+            ExportTraceServiceRequest.FromString(body)  # OTLP's own message gives up
+
+        (request,) = decode_traces(body, PROTOBUF).requests
+
+        assert (request.route, request.status_code) == ("/items/{id}", 200)
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    """A protobuf field ``field`` of wire type 2 holding ``payload``."""
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 class TestJsonEncoding:

@@ -15,11 +15,10 @@ or with control characters is counted in the unmatched bucket with a warning.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Final, Literal, Protocol
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from watchkeeper_agent.recorder import KNOWN_METHODS, OTHER_METHOD
 
 from app.services.performance.otlp.common import Tally
@@ -39,64 +38,72 @@ BAD_ROUTE: Final = (
 )
 
 _CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_ROUTE, _METHOD, _OLD_METHOD, _STATUS, _OLD_STATUS, _ERROR_TYPE = range(6)
-HTTP_KEYS: Final = {
-    "http.route": _ROUTE,
-    "http.request.method": _METHOD,
-    "http.method": _OLD_METHOD,
-    "http.response.status_code": _STATUS,
-    "http.status_code": _OLD_STATUS,
-    "error.type": _ERROR_TYPE,
-}
+SERVICE_NAME: Final = "service.name"
+_ROUTE: Final = "http.route"
+_METHOD: Final = "http.request.method"
+_OLD_METHOD: Final = "http.method"
+_STATUS: Final = "http.response.status_code"
+_OLD_STATUS: Final = "http.status_code"
+_ERROR_TYPE: Final = "error.type"
+HTTP_KEYS: Final = frozenset((_ROUTE, _METHOD, _OLD_METHOD, _STATUS, _OLD_STATUS, _ERROR_TYPE))
 
 
-def service_name(resource: Resource) -> str | None:
+class AttributeValue(Protocol):
+    """What we read of an ``AnyValue``: OTLP's own, or the trace reader's (``spans_read``)."""
+
+    @property
+    def string_value(self) -> str: ...
+
+    @property
+    def int_value(self) -> int: ...
+
+    def WhichOneof(self, oneof_group: Literal["value"], /) -> str | None: ...
+
+
+AttributeLookup = Callable[[str], AttributeValue | None]
+
+
+def service_name(get: AttributeLookup) -> str | None:
     """The resource's ``service.name`` (or the fallback); None when it must be refused."""
-    for attribute in resource.attributes:
-        if attribute.key == "service.name":
-            name = attribute.value.string_value
-            if not name:
-                return UNKNOWN_SERVICE
-            if len(name) > MAX_SERVICE_NAME_LENGTH or _CONTROL_CHARACTERS.search(name):
-                return None
-            return name
-    return UNKNOWN_SERVICE
+    value = get(SERVICE_NAME)
+    if value is None:
+        return UNKNOWN_SERVICE
+    name: str = value.string_value
+    if not name:
+        return UNKNOWN_SERVICE
+    if len(name) > MAX_SERVICE_NAME_LENGTH or _CONTROL_CHARACTERS.search(name):
+        return None
+    return name
 
 
-def read_http(attributes: Iterable[KeyValue]) -> tuple[str, str, int | None, bool]:
+def read_http(get: AttributeLookup) -> tuple[str, str, int | None, bool]:
     """Route ("" when absent), method, status (None when absent) and whether error.type is set.
 
-    One pass over the attributes, looking up only the keys we read: this runs once per span
-    on the ingest hot path. The stable attribute wins over the old one when both are present
-    (instrumentations in "dup" mode send both); a status that is not an integer reads as 0,
-    outside 100..599, so that the caller refuses it.
+    ``get`` looks an attribute up by key: this runs once per span on the ingest hot path,
+    so only the keys we read are looked up. The stable attribute wins over the old one when
+    both are present (instrumentations in "dup" mode send both); a status that is not an
+    integer reads as 0, outside 100..599, so that the caller refuses it.
     """
-    route = method = old_method = ""
-    status = old_status = None
-    error_type = False
-    # A comprehension skips the unwanted attributes fastest; the few kept are read below.
-    for attribute in [attribute for attribute in attributes if attribute.key in HTTP_KEYS]:
-        slot = HTTP_KEYS[attribute.key]
-        value = attribute.value
-        if slot == _ROUTE:
-            route = value.string_value
-        elif slot == _METHOD:
-            method = value.string_value
-        elif slot == _OLD_METHOD:
-            old_method = value.string_value
-        elif slot == _STATUS:
-            status = _status(value)
-        elif slot == _OLD_STATUS:
-            old_status = _status(value)
-        else:
-            error_type = True
-    method = method or old_method
+    route = get(_ROUTE)
+    method = get(_METHOD)
+    if method is None:
+        method = get(_OLD_METHOD)
+    status = get(_STATUS)
+    if status is None:
+        status = get(_OLD_STATUS)
+    verb = "" if method is None else method.string_value
     return (
-        route,
-        method if method in KNOWN_METHODS else OTHER_METHOD,
-        old_status if status is None else status,
-        error_type,
+        "" if route is None else route.string_value,
+        verb if verb in KNOWN_METHODS else OTHER_METHOD,
+        None if status is None else _status(status),
+        get(_ERROR_TYPE) is not None,
     )
+
+
+def lookup(attributes: Iterable[KeyValue]) -> AttributeLookup:
+    """An attribute list's lookup by key, the last value winning as in a map."""
+    values: dict[str, AttributeValue] = {attribute.key: attribute.value for attribute in attributes}
+    return values.get
 
 
 def resolve_status(status: int | None, failed: bool) -> int | None:
@@ -111,7 +118,7 @@ def resolve_status(status: int | None, failed: bool) -> int | None:
     return status if 100 <= status <= 599 else None
 
 
-def _status(value: AnyValue) -> int:
+def _status(value: AttributeValue) -> int:
     """An HTTP status attribute's value, or 0 when it is not an integer."""
     if value.WhichOneof("value") == "int_value":
         return value.int_value

@@ -117,17 +117,30 @@ def parse_export(
     ``prepare_json`` rewrites a JSON document in place for ``json_format``: the hex ids to
     base64 at least (see :func:`hex_to_base64`).
     """
+    if media_type(content_type) == PROTOBUF:
+        return parse_protobuf(body, message_type)
+    return _parse_json(body, message_type, prepare_json)
+
+
+def parse_protobuf(body: bytes, message_type: type[MessageT]) -> MessageT:
+    """The export ``message_type`` (OTLP's, or a schema wire-compatible with it) in ``body``."""
     descriptor = message_type.DESCRIPTOR
     (field,) = descriptor.fields  # every Export*ServiceRequest has its one repeated field
-    if media_type(content_type) == PROTOBUF:
-        try:
-            message = message_type.FromString(body)
-        except (ProtobufDecodeError, RecursionError):
-            raise DecodeError(f"The body is not a protobuf {descriptor.name}") from None
-        if body and not len(getattr(message, field.name)):
-            # Only unknown fields: bytes that happen to parse, not an export.
-            raise DecodeError(f"The body carries no {field.json_name}; not an OTLP export")
-        return message
+    try:
+        message = message_type.FromString(body)
+    except (ProtobufDecodeError, RecursionError):
+        raise DecodeError(f"The body is not a protobuf {descriptor.name}") from None
+    if body and not len(getattr(message, field.name)):
+        # Only unknown fields: bytes that happen to parse, not an export.
+        raise DecodeError(f"The body carries no {field.json_name}; not an OTLP export")
+    return message
+
+
+def _parse_json(
+    body: bytes, message_type: type[MessageT], prepare_json: Callable[[dict[str, Any]], None]
+) -> MessageT:
+    descriptor = message_type.DESCRIPTOR
+    (field,) = descriptor.fields
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):

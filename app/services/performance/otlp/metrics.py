@@ -53,6 +53,7 @@ from app.services.performance.otlp.attributes import (
     BAD_STATUS,
     Routes,
     attribute_identity,
+    lookup,
     read_http,
     resolve_status,
     service_name,
@@ -174,7 +175,7 @@ def decode_metrics(body: bytes, content_type: str | None) -> MetricsExport:
     tally = Tally("data point")
     routes = Routes(tally)
     for resource_metrics in export.resource_metrics:
-        service = service_name(resource_metrics.resource)
+        service = service_name(lookup(resource_metrics.resource.attributes))
         if service is None:
             tally.reject(BAD_SERVICE_NAME, _points_in(resource_metrics))
             continue
@@ -267,7 +268,7 @@ class _Stream:
             if isinstance(buckets, str):
                 tally.reject(buckets)
                 continue
-            route, method, status, error_type = read_http(point.attributes)
+            route, method, status, error_type = read_http(lookup(point.attributes))
             status = resolve_status(status, error_type)
             if status is None:
                 tally.reject(BAD_STATUS)

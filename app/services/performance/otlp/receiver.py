@@ -37,7 +37,8 @@ from app.services.performance.otlp.common import Tally, inflate, media_type
 from app.services.performance.otlp.metrics import HistogramPoint, decode_metrics
 from app.services.performance.otlp.responses import OtlpAnswer, metrics_answer, traces_answer
 from app.services.performance.otlp.routes import MetricsSenders, RouteBudget
-from app.services.performance.otlp.traces import decode_traces
+from app.services.performance.otlp.span_buckets import bucketed
+from app.services.performance.otlp.traces import ServedRequest, decode_traces
 from app.vocabulary.performance import UNMATCHED_ROUTE, RequestSource, status_class
 
 # Replicas racing for one stream settle in one retry; more means something else is wrong.
@@ -109,27 +110,25 @@ class OtlpReceiver:
         await self._learn(services)
         # Spans ending from this instant on are counted by the service's metrics.
         until = {service: self._senders.spans_until(service) for service in services}
-        counted: set[str] = set()
         warnings = Tally("span")
+        requests = export.requests
+        if any(limit is not None for limit in until.values()):
+            requests = tuple(request for request in requests if not _after(request, until))
+            if skipped := len(export.requests) - len(requests):
+                warnings.warn(COUNTED_BY_METRICS, skipped)
+        counted = {request.service for request in requests}
         names = _RouteNames(self._routes, warnings)
-        record = self._recorder.record
-        source = RequestSource.OTLP_TRACES
-        for request in export.requests:
-            service = request.service
-            limit = until[service]
-            if limit is not None and request.ended_at >= limit:
-                warnings.warn(COUNTED_BY_METRICS)
-                continue
-            counted.add(service)
-            record(
-                names.of(service, request.route),
-                request.method,
-                request.status_code,
-                request.duration_ms,
-                request.trace_id,
-                request.ended_at,
-                service=service,
-                source=source,
+        recorder = self._recorder
+        for bucket in bucketed(requests, recorder.exemplars_per_bucket):
+            recorder.record_sketch(
+                service=bucket.service,
+                source=RequestSource.OTLP_TRACES,
+                route=names.of(bucket.service, bucket.route, bucket.sketch.count),
+                method=bucket.method,
+                status_class=status_class(bucket.status_code),
+                at=bucket.minute * 60.0,
+                sketch=bucket.sketch,
+                exemplars=bucket.slowest,
             )
         self._senders.counted_spans(counted)
         return traces_answer(export.rejected, _message(export.reasons, warnings), media)
@@ -222,8 +221,8 @@ class _RouteNames:
         self._warnings = warnings
         self._names: dict[tuple[str, str | None], tuple[str, bool]] = {}
 
-    def of(self, service: str, route: str | None) -> str:
-        """The route to count under: the route itself, or unmatched past the cap."""
+    def of(self, service: str, route: str | None, requests: int = 1) -> str:
+        """The route to count ``requests`` under: the route itself, or unmatched past the cap."""
         key = (service, route)
         known = self._names.get(key)
         if known is None:
@@ -234,8 +233,14 @@ class _RouteNames:
             )
         name, capped = known
         if capped:
-            self._warnings.warn(over_cap(service, self._routes.cap))
+            self._warnings.warn(over_cap(service, self._routes.cap), requests)
         return name
+
+
+def _after(request: ServedRequest, until: dict[str, float | None]) -> bool:
+    """Whether the request ended when its service's metrics already count it."""
+    limit = until[request.service]
+    return limit is not None and request.ended_at >= limit
 
 
 def _message(reasons: Sequence[str], more: Tally) -> str:
