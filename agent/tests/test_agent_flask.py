@@ -67,6 +67,33 @@ class TestFlask:
         assert app.test_client().get("/boom").status_code == 500
         assert counts(agent) == {("/boom", "GET", "5xx"): 1}
 
+    def test_a_propagated_exception_is_a_server_error_of_its_rule(self, agent: Agent) -> None:
+        app = build_app()
+        app.testing = True  # PROPAGATE_EXCEPTIONS: no response is made, the error escapes
+        init_app(app, agent)
+        with pytest.raises(RuntimeError, match="broken on purpose"):
+            app.test_client().get("/boom")
+        assert counts(agent) == {("/boom", "GET", "5xx"): 1}
+
+    def test_an_error_handler_s_answer_is_what_is_counted(self, agent: Agent) -> None:
+        app = build_app()
+
+        @app.errorhandler(500)
+        def unavailable(error: Exception) -> tuple[str, int]:
+            return "try later", 503
+
+        init_app(app, agent)
+        assert app.test_client().get("/boom").status_code == 503
+        [bucket] = agent.recorder.drain(final=True)
+        assert (bucket.route, bucket.status_class, bucket.count) == ("/boom", "5xx", 1)
+
+    def test_a_request_context_pushed_by_hand_is_not_a_request(self, agent: Agent) -> None:
+        app = build_app()
+        init_app(app, agent)
+        with app.test_request_context("/items/1"):
+            app.process_response(flask.Response("made by hand"))
+        assert counts(agent) == {}
+
     def test_an_early_answer_from_another_hook_is_still_timed(self, agent: Agent) -> None:
         app = build_app()
 

@@ -208,7 +208,10 @@ class RequestRecorder:
                 if opened:
                     del self._live[key]
                 raise
-            self._offer_exemplar(bucket.exemplars, duration_ms, request_id, at)
+            heap = bucket.exemplars
+            # Most requests are not among their bucket's slowest: decided here, without a call.
+            if len(heap) < self._exemplars or (heap and duration_ms > heap[0][0]):
+                self._offer_exemplar(heap, duration_ms, request_id, at)
             if opened:
                 # After counting, so a request landing in a dropped minute is counted as lost.
                 self._enforce_bound()
