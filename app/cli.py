@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import getpass
 import json
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -27,6 +30,7 @@ from app.db.models import User
 from app.db.store import Store, masked_url
 from app.schemas.health import CollectedSweep
 from app.services import accounts
+from app.services.bootstrap import Bootstrap
 from app.services.monitoring import Monitoring, check_configuration
 from app.services.standalone_monitor import (
     SweepObserver,
@@ -54,6 +58,7 @@ errors = Console(stderr=True)
 
 # Every command exits with this when the settings or watchkeeper.toml are wrong.
 CONFIGURATION_ERROR = 3
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
@@ -102,38 +107,100 @@ def run_with_store(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes. [default: one per core]")
+    ] = None,
 ) -> None:
     """Runs the service (migrating the store and creating the first admin if needed)."""
-    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
 
-    from app.core.http_limits import limited_protocol
-    from app.main import create_app
+    from app.core.logging import setup_logging
+    from app.main import announce
 
     configured = settings_or_exit()
     # The address the server really takes, so what it prints is what it serves.
     settings = configured.model_copy(
         update={"host": host or configured.host, "port": port or configured.port}
     )
-    asyncio.run(_check_store(settings))
-    application = create_app(settings)
+    setup_logging(settings)
+    # Once, before any worker starts: workers starting together must not race to create
+    # the first admin, and its token is shown once, not once per worker.
+    bootstrap = asyncio.run(_prepare_store(settings))
+    count = workers or _cores()
     logger.info(
-        "serving on http://%s:%d with the store %s",
+        "serving on http://%s:%d with the store %s, %d worker process%s",
         settings.host,
         settings.port,
         describe_store(settings.database_url),
+        count,
+        "" if count == 1 else "es",
     )
-    # Everything imported so far lives as long as the process: moving it out of the
-    # collector's sight keeps full collections (and the p95 spikes they cause) short.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        http=limited_protocol(settings),
-        log_config=None,
-        access_log=False,
-    )
+    if bootstrap is not None:
+        announce(bootstrap, settings)
+    config = ServeConfig(settings, workers=count)
+    if count == 1:
+        server = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+            server.run()
+        failed = not server.started
+    else:
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        failed = any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes)
+    if failed:
+        raise typer.Exit(code=STARTUP_FAILURE)
+
+
+def _cores() -> int:
+    """The cores this process may run on: one worker each unless told otherwise."""
+    if hasattr(os, "sched_getaffinity"):  # not on macOS
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class ServeConfig(uvicorn.Config):
+    """uvicorn's configuration of ``watchkeeper serve``, the same in every worker process.
+
+    A worker is a fresh interpreter (spawned), so it gets this pickled: the settings the
+    command resolved and the app factory bound to them. Each worker then builds its own app
+    and the protocol class holding the configured header limits (made at run time, it
+    cannot travel).
+
+    Every worker runs the whole app, background tasks included, and that is safe N times
+    over: each flushes its request metrics as rows of its own process (they add up), the
+    monitor loop claims each interval's sweep in the store, the dispatcher claims each
+    delivery, the rollups detect a race, and a token revoked in one worker is refused by
+    the others within a second (``accounts.TokenCache``).
+    """
+
+    def __init__(self, settings: Settings, *, workers: int) -> None:
+        from app.main import create_app
+
+        super().__init__(
+            partial(create_app, settings),
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            # A new worker answers the supervisor's health check only once it has imported
+            # the app, which takes seconds on a busy host: uvicorn's 5 s killed and
+            # restarted every worker, for ever. A worker hung later is replaced after this.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        )
+        self.watchkeeper_settings = settings
+
+    def load(self) -> None:
+        from app.core.http_limits import limited_protocol
+
+        self.http = limited_protocol(self.watchkeeper_settings)
+        super().load()
+        # Everything loaded so far lives as long as the worker: moving it out of the
+        # collector's sight keeps full collections (and the p95 spikes they cause) short.
+        gc.collect()
+        gc.freeze()
 
 
 def describe_store(url: str) -> str:
@@ -145,10 +212,14 @@ def describe_store(url: str) -> str:
     return masked_url(url)
 
 
-async def _check_store(settings: Settings) -> None:
+async def _prepare_store(settings: Settings) -> Bootstrap | None:
+    """Migrates the store and creates the first admin, or exits naming why it cannot."""
+    from app.main import prepare_store
+
     store = Store(settings.database_url, timeout=settings.database_timeout_seconds)
     try:
         await _reach(store)
+        return await prepare_store(store, settings)
     finally:
         await store.dispose()
 
@@ -222,7 +293,7 @@ def users_list() -> None:
 
 @users_app.command("deactivate")
 def users_deactivate(username: str) -> None:
-    """Deactivates a user; every token and session of theirs stops working at once."""
+    """Deactivates a user; running servers refuse their tokens and sessions within a second."""
     _set_active(username, active=False)
     console.print(f"Deactivated {username!r} and revoked their tokens.")
 
@@ -238,7 +309,7 @@ def _set_active(username: str, *, active: bool) -> None:
     async def change(session: AsyncSession) -> None:
         # The operator at the server's shell is no account of the store, so no admin can be
         # "yourself" here; the last active admin is still protected.
-        await accounts.update_user(session, username, actor=None, is_active=active)
+        await accounts.update_user(session, username, actor=None, cache=None, is_active=active)
 
     run_with_store(change)
 
@@ -268,12 +339,13 @@ def tokens_create(
 def tokens_revoke(
     token: Annotated[str, typer.Argument(help="The token itself, or its numeric id.")],
 ) -> None:
-    """Revokes a token so it stops working at once."""
+    """Revokes a token; running servers refuse it within a second."""
 
     async def revoke(session: AsyncSession) -> int:
         token_id = int(token) if token.isdigit() else await accounts.find_token_id(session, token)
         admin = await _any_admin(session)
-        return (await accounts.revoke_token(session, token_id=token_id, actor=admin)).id
+        revoked = await accounts.revoke_token(session, token_id=token_id, actor=admin, cache=None)
+        return revoked.id
 
     console.print(f"Revoked token {run_with_store(revoke)}.")
 

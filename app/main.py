@@ -29,6 +29,7 @@ from app.core.text_guard import TextGuardMiddleware
 from app.db import migrate
 from app.db.base import utcnow
 from app.db.store import STORE_OUTAGES, Store, is_outage, outage_cause
+from app.services.accounts import TokenCache
 from app.services.bootstrap import Bootstrap, ensure_admin
 from app.services.health.loop import run_loop
 from app.services.login_throttle import LoginThrottle
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.agent_ingest = AgentIngest.from_settings(store, receiver.route_budget, settings)
     app.state.supervisor = Supervisor()
     app.state.login_throttle = LoginThrottle.from_settings(settings)
+    app.state.token_cache = TokenCache()
     app.add_exception_handler(WatchkeeperError, _on_watchkeeper_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     for outage in (DBAPIError, *STORE_OUTAGES):

@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -24,11 +23,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from typer.testing import CliRunner
 
-from app.cli import main
-from app.core.config import Settings, get_settings
-from app.core.http_limits import HeaderLimitedProtocol, limited_protocol
+from app.core.config import Settings
+from app.core.http_limits import limited_protocol
 
 LIMIT = 32 * 1024
 COUNT = 100
@@ -197,26 +194,3 @@ class TestOverTheLimits:
         assert sent < 64 * MiB, "the server waited for the whole header"
         growth = psutil.Process().memory_info().rss - resident_before
         assert growth < 16 * MiB, f"resident memory grew by {growth / MiB:.1f} MiB"
-
-
-class TestServeCommand:
-    def test_serve_runs_uvicorn_with_the_configured_limits(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setenv("WATCHKEEPER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'wk.db'}")
-        monkeypatch.setenv("WATCHKEEPER_CONFIG_FILE", str(tmp_path / "absent.toml"))
-        monkeypatch.setenv("WATCHKEEPER_MAX_HEADER_BYTES", "4096")
-        monkeypatch.setenv("WATCHKEEPER_MAX_HEADER_COUNT", "20")
-        monkeypatch.setattr(gc, "freeze", lambda: None)  # keep the test run's objects collectable
-        calls: list[dict[str, Any]] = []
-        monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
-        get_settings.cache_clear()
-        try:
-            result = CliRunner().invoke(main, ["serve"])
-        finally:
-            get_settings.cache_clear()
-
-        assert result.exit_code == 0, result.output
-        [options] = calls
-        assert issubclass(options["http"], HeaderLimitedProtocol)
-        assert (options["http"].max_header_bytes, options["http"].max_header_count) == (4096, 20)

@@ -14,6 +14,7 @@ from app.core.config import Settings
 from app.core.logging import JsonFormatter, TextFormatter
 from app.db import migrate
 from app.db.base import Base
+from app.db.models.issues import compared_with_models
 from app.db.store import Store
 from app.main import create_app
 from app.vocabulary.accounts import Role
@@ -101,7 +102,8 @@ class TestMigrationsMatchModels:
         store = Store(settings.database_url)
 
         def differences(sync_connection):
-            context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+            options = {"compare_type": True, "include_name": compared_with_models}
+            context = MigrationContext.configure(sync_connection, opts=options)
             return compare_metadata(context, Base.metadata)
 
         async with store.engine.connect() as connection:

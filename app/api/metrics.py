@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.deps import SessionDep, SettingsDep, get_staff_user, user_from_request
+from app.api.deps import SessionDep, SettingsDep, StoreDep, get_staff_user, user_from_request
 from app.services.performance.exposition import exposition
 from app.services.performance.flusher import RequestTracking
 from app.services.supervisor import Supervisor
@@ -20,10 +20,10 @@ from app.services.supervisor import Supervisor
 router = APIRouter(tags=["probes"])
 
 
-async def scrape_allowed(request: Request, settings: SettingsDep, session: SessionDep) -> None:
+async def scrape_allowed(request: Request, settings: SettingsDep, store: StoreDep) -> None:
     """Lets anyone scrape unless the settings close /metrics to staff."""
     if not settings.metrics_public:
-        await get_staff_user(await user_from_request(request, session))
+        await get_staff_user(await user_from_request(request, store))
 
 
 @router.get(

@@ -58,7 +58,7 @@ def _failure(
     return Response(body.body, status_code, headers=headers, media_type=body.media_type)
 
 
-def get_receiver(request: Request) -> OtlpReceiver:
+async def get_receiver(request: Request) -> OtlpReceiver:
     receiver: OtlpReceiver = request.app.state.otlp_receiver
     return receiver
 

@@ -51,12 +51,27 @@ class TrendPeriod(StrEnum):
     QUARTER = "quarter"
 
 
+class WindowPrecision(StrEnum):
+    """How exact a window of request figures is: to the minute, or from a whole hour."""
+
+    MINUTE = "minute"
+    HOUR = "hour"
+
+
 class MeasurementWindow(ResponseSchema):
     """The stretch of time a figure was measured over."""
 
     start: datetime
     end: datetime
     hours: float
+    precision: WindowPrecision | None = Field(
+        default=None,
+        description=(
+            "Request figures only. minute: the window is exactly the one asked for, to the "
+            "minute; hour: its start was older than the minute rows kept "
+            "(performance_rollup_after_days), so it moved back to the start of its hour."
+        ),
+    )
 
 
 class RequestFigures(ResponseSchema):
@@ -71,7 +86,11 @@ class RequestFigures(ResponseSchema):
     client_error_rate: float | None = Field(description="Share of 4xx responses.")
     share_of_time: float | None = Field(description="Share of all serving time spent here.")
     change: dict[str, float | None] = Field(
-        description="Relative change of each figure against the previous window."
+        description=(
+            "Relative change of each figure against the previous window, of the same length; "
+            "requests compares the rate, as requests_per_minute, so a window whose start "
+            "moved to a whole hour still compares like for like."
+        )
     )
 
 

@@ -20,3 +20,4 @@ class TokenKind(StrEnum):
     SESSION = "session"  # issued by POST /auth/token, short-lived
     API = "api"  # created by an admin or the CLI for scripts and probes
     INGEST = "ingest"  # for an exporter: may post telemetry to /v1/* and nothing else
+    BROWSER = "browser"  # a signed-in browser's cookie: opens the pages, never the API

@@ -44,6 +44,7 @@ __all__ = [
     "QuantileSketch",
     "SketchFormatError",
     "encode_groups",
+    "from_joined",
     "from_many_bytes",
     "sketch_groups",
 ]
@@ -61,13 +62,25 @@ _HEADER_WORDS: Final = np.arange(_HEADER.itemsize // _WORD.itemsize)
 
 def from_many_bytes(blobs: Sequence[bytes], bin_limit: int = DEFAULT_BIN_LIMIT) -> QuantileSketch:
     """Merge many serialised sketches at once, vectorised over all of them."""
-    if not blobs:
+    return from_joined(b"".join(blobs), [len(blob) for blob in blobs], bin_limit)
+
+
+def from_joined(
+    joined: bytes, lengths: Sequence[int], bin_limit: int = DEFAULT_BIN_LIMIT
+) -> QuantileSketch:
+    """Merge serialised sketches handed over end to end (as a store's string aggregate
+    returns them), each of the given length, in order."""
+    if not lengths:
         return QuantileSketch(bin_limit)
-    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
-    if (lengths < _HEADER.itemsize).any() or (lengths % _WORD.itemsize).any():
+    sizes = np.asarray(lengths, dtype=np.int64)
+    if (
+        (sizes < _HEADER.itemsize).any()
+        or (sizes % _WORD.itemsize).any()
+        or int(sizes.sum()) != len(joined)
+    ):
         raise SketchFormatError("sketch bytes have the wrong length")
-    words = np.frombuffer(b"".join(blobs), dtype=_WORD)
-    starts = (np.cumsum(lengths) - lengths) // _WORD.itemsize
+    words = np.frombuffer(joined, dtype=_WORD)
+    starts = (np.cumsum(sizes) - sizes) // _WORD.itemsize
     header_positions = starts[:, None] + _HEADER_WORDS
     headers = words[header_positions].view(_HEADER).ravel()
     if (headers["version"] != FORMAT_VERSION).any():

@@ -4,10 +4,8 @@ still stores every request served."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -19,16 +17,7 @@ from app.db.models import RequestMinute
 from app.db.store import Store
 from app.main import create_app
 from app.services.supervisor import Backoff, Supervisor
-
-DEADLINE = 10.0  # seconds; the flusher runs every 10 ms here
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]]) -> None:
-    """Waits until ``condition`` holds, failing past the deadline."""
-    give_up = time.monotonic() + DEADLINE
-    while not await condition():
-        assert time.monotonic() < give_up, "the condition never held"
-        await asyncio.sleep(0.01)
+from tests.faults.deadlines import eventually
 
 
 async def stored_routes(store: Store) -> set[str]:
@@ -69,7 +58,7 @@ class TestFlusherCrash:
                 async def counted() -> bool:
                     return failures in (await http.get("/metrics")).text
 
-                await eventually(counted)
+                await eventually(counted, "the failure counted in /metrics")
                 exposed = (await http.get("/metrics")).text
                 # A request of a minute gone by: only a running flusher stores it now.
                 tracking.recorder.record("/earlier", "GET", 200, 4.0, at=time.time() - 120)
@@ -77,7 +66,7 @@ class TestFlusherCrash:
                 async def stored_again() -> bool:
                     return "/earlier" in await stored_routes(app.state.store)
 
-                await eventually(stored_again)
+                await eventually(stored_again, "the restarted flusher storing again")
                 served = await http.get("/healthz")  # this minute: only the final flush takes it
 
         assert served.status_code == 200

@@ -7,7 +7,8 @@ a busy machine, never speed claims.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
@@ -22,6 +23,7 @@ BOUND_SECONDS = 1.0
 ANSWER_DEADLINE = 2 * BOUND_SECONDS + 3.0
 READY_DEADLINE = 2.0 + 3.0  # /readyz promises 2 s
 RECOVERY_DEADLINE = 15.0
+POLL_SECONDS = 0.01
 
 
 async def within(seconds: float, awaitable: Awaitable[T], what: str) -> T:
@@ -31,3 +33,21 @@ async def within(seconds: float, awaitable: Awaitable[T], what: str) -> T:
             return await awaitable
     except TimeoutError:
         pytest.fail(f"{what} took more than {seconds} s")
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]],
+    what: str,
+    seconds: float = RECOVERY_DEADLINE,
+) -> None:
+    """Returns once ``condition`` holds (polled, for what announces no event); the test
+    fails, naming ``what``, if it still does not after ``seconds``."""
+
+    async def poll() -> None:
+        while True:
+            held = condition()
+            if await held if inspect.isawaitable(held) else held:
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    await within(seconds, poll(), what)

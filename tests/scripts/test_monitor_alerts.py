@@ -12,18 +12,32 @@ import sys
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from app.core.config import Settings
+from app.db.models import HealthSweep
+from app.db.store import Store
 from app.main import create_app
 from tests.api.maintenance.receivers import LocalPeer
 from tests.conftest import ADMIN_TOKEN, bearer
+from tests.faults.deadlines import eventually
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "monitor_system.py"
+START_DEADLINE = 60.0  # the script's start and migration, on a busy machine
 
 
-async def watch_for(peer: LocalPeer, seconds: float, *, up: bool) -> None:
-    peer.up = up
-    await asyncio.sleep(seconds)
+async def sweeps_stored(database: str) -> int:
+    """Sweeps the script has stored (none while it has not migrated the store yet)."""
+    store = Store(database)
+    try:
+        async with store.sessions() as session:
+            query = select(func.count()).where(HealthSweep.status.is_not(None))
+            return int(await session.scalar(query.select_from(HealthSweep)) or 0)
+    except OperationalError:  # no tables yet
+        return 0
+    finally:
+        await store.dispose()
 
 
 async def test_monitor_script_raises_one_alert_one_resolution_and_an_incident(
@@ -52,9 +66,15 @@ async def test_monitor_script_raises_one_alert_one_resolution_and_an_incident(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await watch_for(peer, 2.5, up=True)
-        await watch_for(peer, 5.5, up=False)  # three failing sweeps raise the alert
-        await watch_for(peer, 4.5, up=True)  # two healthy ones clear it
+
+        async def sweeping() -> bool:
+            return await sweeps_stored(database) > 0
+
+        await eventually(sweeping, "the script storing its first sweep", START_DEADLINE)
+        peer.up = False  # three failing sweeps raise the alert
+        await eventually(lambda: peer.events("shop") != [], "the alert")
+        peer.up = True  # two healthy ones clear it
+        await eventually(lambda: len(peer.events("shop")) > 1, "the resolution")
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = await asyncio.wait_for(process.communicate(), timeout=30)

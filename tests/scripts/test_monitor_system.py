@@ -8,8 +8,8 @@ its exit code and what it left in the store.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import re
 import signal
@@ -17,8 +17,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "monitor_system.py"
 COMMANDS = {"script": [str(SCRIPT)], "cli": ["-m", "app.cli", "monitor"]}
 EXIT_CODES = {"healthy": 0, "degraded": 1, "unknown": 1, "unhealthy": 2}
+DEADLINE_S = 30.0  # against hanging, never a speed claim
 
 
 class Operator:
@@ -54,10 +55,10 @@ class Operator:
             timeout=30,
         )
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [*self.command, *args],
-            env=self.env,
+            env=self.env | env,
             cwd=self.home,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -163,40 +164,69 @@ class TestOnce:
         assert operator.sweeps() == []
 
 
+class HeldApi:
+    """A local API that answers its first request at once and holds each later one until
+    ``release`` is set: the sweep asking it stays in flight for as long as the test says."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.held = threading.Event()  # a request is being held
+        self.requests = 0
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                api.requests += 1
+                if api.requests > 1:
+                    api.held.set()
+                    api.release.wait(timeout=DEADLINE_S)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass  # quiet
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HeldApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class TestInterval:
     def test_sigterm_finishes_the_sweep_in_flight_and_exits_0(self, operator: Operator) -> None:
-        launched = time.time()
-        process = operator.start("--interval", "1")
-        try:
-            deadline = time.monotonic() + 15
-            # Started, migrated and one sweep written (not just its slot claimed), so the
-            # loop is waiting for the next whole second, however long the start took.
-            while not any(status is not None for _, status in operator.sweeps()):
-                assert time.monotonic() < deadline, "no sweep stored"
-                time.sleep(0.05)
-            # Sweeps start on whole seconds; 0.1 s past one, at least 2.5 s after the launch,
-            # the host check (a 0.25 s CPU sample) is still running.
-            boundary = math.ceil(max(time.time(), launched + 2.4))
-            time.sleep(boundary + 0.1 - time.time())
-            signalled_at = time.time()
-            process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        with HeldApi() as api:
+            target = {"name": "api", "kind": "http", "url": api.url, "timeout_s": DEADLINE_S}
+            process = operator.start("--interval", "1", WATCHKEEPER_TARGETS=json.dumps([target]))
+            try:
+                # The second sweep is in flight, waiting for the API, when the signal comes.
+                assert api.held.wait(timeout=DEADLINE_S), "no second sweep"
+                process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.5)
+                exited_while_held = process.poll() is not None
+                api.release.set()
+                stdout, stderr = process.communicate(timeout=DEADLINE_S)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
 
+        assert not exited_while_held
         assert process.returncode == 0, stderr
         sweeps = operator.sweeps()
-        assert len(sweeps) >= 2
-        assert all(status is not None for _, status in sweeps)
-        # The sweep that began just before the signal was finished and stored.
-        last_started = max(
-            datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp() for started, _ in sweeps
-        )
-        assert boundary <= last_started < signalled_at
-        assert f"Stopped after {len(sweeps)} sweep(s)." in stdout
-        assert stdout.count("Overall:") == len(sweeps)
+        assert len(sweeps) == api.requests == 2
+        assert all(status is not None for _, status in sweeps)  # the held one written in full
+        assert "Stopped after 2 sweep(s)." in stdout
+        assert stdout.count("Overall:") == 2
 
 
 class TestUsage:

@@ -7,12 +7,13 @@ which the access log and the request metrics read instead of matching paths agai
 
 from fastapi import APIRouter
 
-from app.api.v1.endpoints import alerts, auth, ingest, maintenance, users
+from app.api.v1.endpoints import alerts, auth, components, ingest, maintenance, users
 
 routers: tuple[APIRouter, ...] = (
     auth.router,
     users.router,
     maintenance.router,
     alerts.router,
+    components.router,
     ingest.router,
 )

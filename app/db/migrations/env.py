@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 import app.db.models  # noqa: F401  (registers every table on the metadata)
 from app.core.config import get_settings
 from app.db.base import Base
+from app.db.models.issues import compared_with_models
 from app.db.store import Store
 
 target_metadata = Base.metadata
@@ -25,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=compared_with_models,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -3,18 +3,28 @@
 Stage entry times and the durations measured at each stage are kept on the issue, so the
 statistics are plain aggregates; the history rows keep every change so those figures can
 be recomputed and audited.
+
+Text search has an index of its own on each store, made by migration 0009 and described by
+no model: PostgreSQL a trigram GIN index on issues, SQLite ``issue_search``, an FTS5
+trigram table over the issues' rows that triggers keep in step. A later SQLite migration
+that rebuilds ``issues`` (``batch_alter_table``) drops those triggers with the old table, so
+it must create them again.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, column, table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, enum_column, utcnow
 from app.db.models.users import User
 from app.vocabulary.issues import IssueStatus, IssueType, Priority, Resolution
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 
 
 class Issue(Base):
@@ -107,3 +117,19 @@ class IssueEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     actor: Mapped[User | None] = relationship(lazy="raise")
+
+
+# SQLite's text index, for queries: the rowid is the issue's id.
+issue_search = table("issue_search", column("rowid", Integer))
+_TEXT_SEARCH_INDEX = "ix_issues_text_trgm"
+
+
+def compared_with_models(
+    name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+) -> bool:
+    """Alembic's ``include_name``: everything but the text search objects no model describes
+    (the trigram index, ``issue_search`` and the shadow tables FTS5 keeps beside it)."""
+    if name is None:
+        return True
+    fts5_table = name == issue_search.name or name.startswith(f"{issue_search.name}_")
+    return not fts5_table and name != _TEXT_SEARCH_INDEX

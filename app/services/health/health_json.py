@@ -1,13 +1,18 @@
-"""The live health in the IETF health-check response format (application/health+json),
-so probes and tools that already read that draft can read Watchkeeper."""
+"""The latest health in the IETF health-check response format (application/health+json),
+so probes and tools that already read that draft can read Watchkeeper.
+
+Beside the draft's fields, ``checkedAt`` and ``ageSeconds`` say when the sweep was taken;
+a stale sweep (no monitor has swept for two intervals) is at best "warn", with an
+``output`` saying so: a probe must not read an old "pass" as today's.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.schemas.health import Sweep
+from app.schemas.health import LatestSweep, Sweep
 from app.services.health.checks.registry import component_type
-from app.vocabulary.health import ComponentKind, ComponentStatus
+from app.vocabulary.health import ComponentKind, ComponentStatus, worst_status
 
 HEALTH_JSON = "application/health+json"
 
@@ -25,7 +30,7 @@ _SYSTEM_MEASUREMENTS = (
 )
 
 
-def health_json(sweep: Sweep, *, version: str) -> dict[str, Any]:
+def health_json(sweep: LatestSweep, *, version: str) -> dict[str, Any]:
     """The sweep as ``{"status": pass|warn|fail, "checks": {"component:measurement": [...]}}``."""
     checks: dict[str, list[dict[str, Any]]] = {}
     time = sweep.checked_at.isoformat()
@@ -53,11 +58,22 @@ def health_json(sweep: Sweep, *, version: str) -> dict[str, Any]:
                     "time": time,
                 }
             ]
+    status = sweep.status
+    body: dict[str, Any] = {"status": _STATUS[status]}
+    if sweep.stale:
+        status = worst_status([status, ComponentStatus.DEGRADED])
+        body = {
+            "status": _STATUS[status],
+            "output": f"the latest sweep is {sweep.age_seconds:.0f} s old: no monitor has "
+            "swept since",
+        }
     return {
-        "status": _STATUS[sweep.status],
+        **body,
         "version": version,
         "serviceId": "watchkeeper",
         "description": "Health of the service and its dependencies",
+        "checkedAt": time,
+        "ageSeconds": sweep.age_seconds,
         "checks": checks,
     }
 

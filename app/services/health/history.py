@@ -8,7 +8,7 @@ raw results, and incidents (unhealthy runs) are opened and closed as the status 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,21 +43,35 @@ class Observation:
 def observations(
     sweep: Sweep, in_maintenance: InMaintenance = lambda _component, _at: False
 ) -> list[Observation]:
-    """Each component's result, plus the overall status as its own component: the worst of
-    the components not under maintenance (a planned outage is not the service's downtime)."""
+    """Each component's result, plus the overall status as its own component (see
+    ``overall_observation``)."""
     found = [
         Observation(r.name, r.kind, r.status, r.checked_at, r.latency_ms, r.message)
         for r in sweep.components
     ]
+    return [*found, overall_observation(found, sweep.checked_at, sweep.status, in_maintenance)]
+
+
+def overall_observation(
+    found: Sequence[Observation],
+    at: datetime,
+    sweep_status: ComponentStatus,
+    in_maintenance: InMaintenance,
+) -> Observation:
+    """A sweep's overall status: the worst of its components not under maintenance (a
+    planned outage is not the service's downtime), the sweep's own when all of them are."""
     counted = [o.status for o in found if not in_maintenance(o.component, o.at)]
-    status = worst_status(counted) if counted else sweep.status
-    overall = Observation(
-        OVERALL, ComponentKind.SYSTEM, status, sweep.checked_at, None, status.value
-    )
-    return [*found, overall]
+    status = worst_status(counted) if counted else sweep_status
+    return Observation(OVERALL, ComponentKind.SYSTEM, status, at, None, status.value)
 
 
-_SECONDS_COLUMN = {
+def credited_until(last_report: datetime, next_report: datetime, max_gap: timedelta) -> datetime:
+    """Until when a report's status is believed: the next report, at most ``max_gap`` on
+    (a longer silence is no data)."""
+    return min(next_report, last_report + max_gap)
+
+
+SECONDS_COLUMN = {
     ComponentStatus.HEALTHY: "healthy_s",
     ComponentStatus.DEGRADED: "degraded_s",
     ComponentStatus.UNHEALTHY: "unhealthy_s",
@@ -188,8 +202,8 @@ class HealthLedger:
         return state, created
 
     async def _credit(self, state: ComponentState, *, until: datetime) -> None:
-        end = min(until, state.last_checked_at + self.max_gap)
-        column = _SECONDS_COLUMN[state.status]
+        end = credited_until(state.last_checked_at, until, self.max_gap)
+        column = SECONDS_COLUMN[state.status]
         if self.in_maintenance(state.component, state.last_checked_at):
             column = "maintenance_s"  # planned: kept out of uptime
         for hour_start, seconds in split_by_hour(state.last_checked_at, end):

@@ -1,11 +1,13 @@
 """SystemMonitor: real-time health of the host, the store and every configured dependency,
 the history behind the trends, and the sweeps the monitoring loop and the API run.
 
-One monitor lives per process. ``live`` answers from a sweep at most a few seconds old, so
-a burst of callers costs the dependencies one round of checks. ``collect`` runs a sweep and
-stores it; when the store is away it keeps the sweep (bounded) and writes it once the store
-is back. A sweep of a numbered slot is first claimed in the store — the lease that lets
-several processes share one store with one sweep per interval.
+One monitor lives per process. ``latest`` answers from the newest sweep there is, stored
+by any process or run by this one, and says how old it is: a request never waits for the
+dependencies, except the very first on a store that holds no sweep at all (then one sweep
+runs, shared by every caller meanwhile, and is kept in memory, not stored). ``collect`` runs
+a sweep and stores it; when the store is away it keeps the sweep (bounded) and writes it
+once the store is back. A sweep of a numbered slot is first claimed in the store — the
+lease that lets several processes share one store with one sweep per interval.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.base import utcnow
-from app.db.models import HealthSweep
+from app.db.models import HealthResult, HealthSweep
 from app.db.store import Store, is_outage
-from app.schemas.health import CollectedSweep, HealthReport, Sweep, SystemSummary
+from app.schemas.health import CollectedSweep, HealthReport, LatestSweep, Sweep, SystemSummary
 from app.schemas.targets import Target
 from app.services.health.checks import CheckContext, run_checks
 from app.services.health.checks.registry import parse_targets
@@ -33,7 +36,7 @@ from app.services.health.checks.sql import DatabaseTarget
 from app.services.health.checks.system import SystemTarget
 from app.services.health.history import HealthLedger, InMaintenance, prune
 from app.services.health.trends import HealthTrendQuery
-from app.services.health.windows import config_windows, covering, open_windows
+from app.services.health.windows import config_windows, covering, known_windows, open_windows
 from app.vocabulary.health import CheckResult, ComponentKind, worst_status
 
 logger = logging.getLogger("watchkeeper.monitor")
@@ -80,6 +83,40 @@ def system_summary(results: Sequence[CheckResult]) -> SystemSummary | None:
     return None
 
 
+async def _latest_stored(session: AsyncSession) -> Sweep | None:
+    """The newest sweep in the store with its results (a claimed slot has none yet)."""
+    row = await session.scalar(
+        select(HealthSweep)
+        .where(HealthSweep.status.is_not(None))
+        .order_by(HealthSweep.started_at.desc(), HealthSweep.id.desc())
+        .limit(1)
+    )
+    if row is None or row.status is None:
+        return None
+    found = await session.scalars(
+        select(HealthResult).where(HealthResult.sweep_id == row.id).order_by(HealthResult.id)
+    )
+    results = [
+        CheckResult(
+            name=result.component,
+            kind=result.kind,
+            status=result.status,
+            latency_ms=result.latency_ms,
+            message=result.message,
+            details=result.details,
+            checked_at=result.checked_at,
+        )
+        for result in found
+    ]
+    return Sweep(
+        status=row.status,
+        checked_at=row.started_at,
+        duration_ms=row.duration_ms or 0.0,
+        components=results,
+        system=system_summary(results),
+    )
+
+
 class SystemMonitor:
     """Checks, caches, stores and reports the health of everything Watchkeeper watches."""
 
@@ -104,8 +141,9 @@ class SystemMonitor:
         self._pending: deque[tuple[Sweep, str, HealthSweep | None]] = deque(
             maxlen=settings.monitor_buffer_limit
         )
-        self._live: tuple[float, Sweep] | None = None
-        self._live_lock = asyncio.Lock()
+        # The newest sweep this process ran, stored or not.
+        self._latest: Sweep | None = None
+        self._first_sweep = asyncio.Lock()
 
     async def sweep(self) -> Sweep:
         """Runs every check once, concurrently, each under its own timeout."""
@@ -119,17 +157,31 @@ class SystemMonitor:
             components=results,
             system=system_summary(results),
         )
-        self._live = (time.monotonic(), sweep)
+        self._latest = sweep
         return sweep
 
-    async def live(self) -> Sweep:
-        """A sweep at most ``health_cache_seconds`` old; concurrent callers share one."""
-        async with self._live_lock:
-            if self._live is not None:
-                taken, sweep = self._live
-                if time.monotonic() - taken <= self.settings.health_cache_seconds:
-                    return sweep
-            return await self.sweep()
+    async def latest(self, session: AsyncSession) -> LatestSweep:
+        """The newest sweep, stored or this process's own, with its age (see module)."""
+        try:
+            stored = await _latest_stored(session)
+        except Exception as error:
+            if not is_outage(error) or self._latest is None:
+                raise
+            stored = None  # the store is away: this process's own sweeps still tell
+        candidates = [s for s in (stored, self._latest) if s is not None]
+        if not candidates:
+            async with self._first_sweep:
+                if self._latest is None:
+                    await self.sweep()
+            assert self._latest is not None
+            candidates = [self._latest]
+        newest = max(candidates, key=lambda sweep: sweep.checked_at)
+        age = max((self.clock() - newest.checked_at).total_seconds(), 0.0)
+        return LatestSweep(
+            **newest.model_dump(),
+            age_seconds=round(age, 1),
+            stale=age > self.max_gap.total_seconds(),
+        )
 
     async def collect(self, *, source: str, slot: int | None = None) -> CollectedSweep | None:
         """Runs a sweep and stores it; None when another process already took ``slot``."""
@@ -213,17 +265,17 @@ class SystemMonitor:
             self._pending.popleft()
 
     async def report(self, session: AsyncSession, hours: int) -> HealthReport:
-        """Live status (cached briefly) and the trend of the last ``hours`` hours."""
-        live = await self.live()
-        now = self.clock()
+        """The latest sweep with its age, and the trend of the last ``hours`` hours."""
+        latest = await self.latest(session)
+        windows = await known_windows(session, self.windows)
         trend = await HealthTrendQuery(
             session,
             hours=hours,
-            now=now,
+            now=self.clock(),
             max_gap=self.max_gap,
-            in_maintenance=await self._maintenance(session, now),
+            in_maintenance=lambda component, at: covering(windows, component, None, at) is not None,
         ).compute()
-        return HealthReport(**live.model_dump(), trend=trend)
+        return HealthReport(**latest.model_dump(), trend=trend)
 
     async def housekeeping(self) -> int:
         """Deletes expired history in batches; returns the sweeps removed."""
@@ -241,5 +293,11 @@ class SystemMonitor:
                 return removed
 
     async def aclose(self) -> None:
-        """Closes the clients the checks opened."""
+        """Closes the clients the checks opened, saying so if unstored sweeps go with it."""
+        if self._pending:
+            # The log said they were kept in memory: it must not end on that.
+            logger.warning(
+                "%d sweep(s) never stored (the store did not answer) are lost at exit",
+                len(self._pending),
+            )
         await self.context.aclose()

@@ -1,8 +1,12 @@
 """Reading health history: uptime, latency, failures, changes, incidents and the direction.
 
-Figures come from the hourly rows (see ``health_history``), plus the stretch since each
-component's last report, which no row holds yet. The window is the last ``hours`` whole
-hours up to now, the current hour included as far as it has gone.
+"The last N hours" is a rolling window of N x 60 minutes ending now, compared with the
+window of the same length before it. Figures come from the hourly rows (see ``history``),
+plus the stretch since each component's last report, which no row holds yet. A window's
+edge rarely falls on a whole hour: the hour it cuts is split with the raw results of that
+hour, accounted by the ledger's own rules (``EdgeSplit``). Once the raw results of an edge
+hour have been pruned, the edge moves to the nearest whole hour and the answer says so
+(``precision`` "hour").
 """
 
 from __future__ import annotations
@@ -11,18 +15,24 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import Row, case, func, or_, select
+from sqlalchemy import LargeBinary, Row, String, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.hours import HOUR, hour_floor, split_by_hour
-from app.db.models import ComponentState, HealthHour, HealthIncident
+from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
 from app.db.models.health import OVERALL
-from app.schemas.health import ComponentTrend, HealthTrend, Incident
-from app.services.health.history import InMaintenance
+from app.schemas.health import ComponentTrend, HealthTrend, Incident, TrendPrecision
+from app.services.health.history import (
+    InMaintenance,
+    Observation,
+    credited_until,
+    overall_observation,
+)
 from app.vocabulary.health import ComponentStatus
-from app.vocabulary.sketch import from_many_bytes
+from app.vocabulary.sketch import QuantileSketch, from_joined
 
 _SUMMED = (
     "healthy_s",
@@ -39,11 +49,39 @@ _SUMMED = (
 # A change smaller than these is noise, not a direction.
 UPTIME_STEP_POINTS = 0.1
 LATENCY_STEP_RATIO = 0.2
+# The window before must have been watched this share of its length to be compared with:
+# a monitor started yesterday has no month before this one.
+MIN_COMPARED_SHARE = 0.25
+# The reported quantiles of check latency.
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass
+class Sketches:
+    """Serialised latency sketches, kept end to end as the store's aggregate hands them
+    over (a month of hours is one row per component, not ~700)."""
+
+    joined: list[bytes] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def add(self, joined: bytes, lengths: Sequence[int]) -> None:
+        self.joined.append(joined)
+        self.lengths.extend(lengths)
+
+    def append(self, sketch: bytes) -> None:
+        self.add(sketch, [len(sketch)])
+
+    def extend(self, other: Sketches) -> None:
+        self.joined.extend(other.joined)
+        self.lengths.extend(other.lengths)
+
+    def merged(self) -> QuantileSketch:
+        return from_joined(b"".join(self.joined), self.lengths)
 
 
 @dataclass
 class Tally:
-    """Sums over some hours of one component."""
+    """Sums over some stretch of one component's history."""
 
     seconds: dict[ComponentStatus, float] = field(
         default_factory=lambda: dict.fromkeys(ComponentStatus, 0.0)
@@ -54,51 +92,120 @@ class Tally:
     status_changes: int = 0
     latency_sum_ms: float = 0.0
     latency_count: int = 0
-    sketches: list[bytes] = field(default_factory=list)
+    sketches: Sketches = field(default_factory=Sketches)
 
-    def add_sums(self, row: Row[Any]) -> None:
-        """Adds one row of ``_SUMMED`` sums over hours."""
-        self.seconds[ComponentStatus.HEALTHY] += row.healthy_s
-        self.seconds[ComponentStatus.DEGRADED] += row.degraded_s
-        self.seconds[ComponentStatus.UNHEALTHY] += row.unhealthy_s
-        self.seconds[ComponentStatus.UNKNOWN] += row.unknown_s
-        self.maintenance_s += row.maintenance_s
-        self.checks += row.checks
-        self.failures += row.failures
-        self.status_changes += row.status_changes
-        self.latency_sum_ms += row.latency_sum_ms
-        self.latency_count += row.latency_count
+    def add_sums(self, row: Row[Any], sign: int = 1) -> None:
+        """Adds (or with ``sign`` -1 takes away) one row of ``_SUMMED`` sums."""
+        self.seconds[ComponentStatus.HEALTHY] += sign * row.healthy_s
+        self.seconds[ComponentStatus.DEGRADED] += sign * row.degraded_s
+        self.seconds[ComponentStatus.UNHEALTHY] += sign * row.unhealthy_s
+        self.seconds[ComponentStatus.UNKNOWN] += sign * row.unknown_s
+        self.maintenance_s += sign * row.maintenance_s
+        self.checks += sign * row.checks
+        self.failures += sign * row.failures
+        self.status_changes += sign * row.status_changes
+        self.latency_sum_ms += sign * row.latency_sum_ms
+        self.latency_count += sign * row.latency_count
+
+    def add(self, other: Tally, sign: int = 1) -> None:
+        """Adds (or with ``sign`` -1 takes away) another tally's sums; sketches only add."""
+        for status, seconds in other.seconds.items():
+            self.seconds[status] += sign * seconds
+        self.maintenance_s += sign * other.maintenance_s
+        self.checks += sign * other.checks
+        self.failures += sign * other.failures
+        self.status_changes += sign * other.status_changes
+        self.latency_sum_ms += sign * other.latency_sum_ms
+        self.latency_count += sign * other.latency_count
+        if sign > 0:
+            self.sketches.extend(other.sketches)
+
+    def time_in_states(self) -> dict[str, float]:
+        """Seconds in each status and in maintenance, to 0.1 s, as the answers name them."""
+        return {
+            "healthy_s": round(self.seconds[ComponentStatus.HEALTHY], 1),
+            "degraded_s": round(self.seconds[ComponentStatus.DEGRADED], 1),
+            "unhealthy_s": round(self.seconds[ComponentStatus.UNHEALTHY], 1),
+            "unknown_s": round(self.seconds[ComponentStatus.UNKNOWN], 1),
+            "maintenance_s": round(self.maintenance_s, 1),
+        }
+
+    def observed_s(self) -> float:
+        """Seconds with a status to go by (maintenance included)."""
+        return sum(self.seconds.values()) + self.maintenance_s
 
     @property
     def uptime_percent(self) -> float | None:
         up = self.seconds[ComponentStatus.HEALTHY] + self.seconds[ComponentStatus.DEGRADED]
         judged = up + self.seconds[ComponentStatus.UNHEALTHY]
-        return round(100.0 * up / judged, 4) if judged else None
+        return round(100.0 * up / judged, 4) if judged > 1e-9 else None
+
+    def latency_sketch(self) -> QuantileSketch:
+        return self.sketches.merged()
 
     def latency_p95(self) -> float | None:
-        if not self.sketches:
-            return None
-        p95 = from_many_bytes(self.sketches).quantile(0.95)
+        p95 = self.latency_sketch().quantile(0.95)
         return None if p95 is None else round(p95, 2)
 
 
-def direction(first: Tally, second: Tally) -> tuple[str, str]:
-    """Improving, stable or degrading: the second half of the window against the first."""
-    before, after = first.uptime_percent, second.uptime_percent
-    if before is not None and after is not None and abs(after - before) >= UPTIME_STEP_POINTS:
-        verdict = "improving" if after > before else "degrading"
-        return verdict, f"uptime {before:.2f}% → {after:.2f}% between the window's halves"
-    slow_before, slow_after = first.latency_p95(), second.latency_p95()
+def uptime_direction(before: Tally, now: Tally) -> tuple[str, str] | None:
+    """Improving or degrading uptime against the window before; None within noise."""
+    earlier, later = before.uptime_percent, now.uptime_percent
+    if earlier is not None and later is not None and abs(later - earlier) >= UPTIME_STEP_POINTS:
+        verdict = "improving" if later > earlier else "degrading"
+        return verdict, f"uptime {earlier:.2f}% → {later:.2f}% against the window before"
+    return None
+
+
+def latency_direction(before: Tally, now: Tally) -> tuple[str, str]:
+    """Improving, stable or degrading by latency p95, once uptime told nothing."""
+    slow_before, slow_after = before.latency_p95(), now.latency_p95()
     if slow_before and slow_after and abs(slow_after / slow_before - 1) >= LATENCY_STEP_RATIO:
         verdict = "improving" if slow_after < slow_before else "degrading"
         return verdict, f"latency p95 {slow_before:.0f} ms → {slow_after:.0f} ms"
-    if before is None or after is None:
-        return "stable", "not enough history in both halves of the window to tell"
-    return "stable", "uptime and latency p95 within noise between the window's halves"
+    if before.uptime_percent is None or now.uptime_percent is None:
+        return "stable", "not enough history in this window and the one before it to tell"
+    return "stable", "uptime and latency p95 within noise against the window before"
+
+
+class Window(IntEnum):
+    BEFORE = 0
+    CURRENT = 1
+
+
+class Part(IntEnum):
+    """Where an hourly row lies: the hour of an edge, or inside a window."""
+
+    BEFORE_EDGE = 0  # the hour the earlier window's start cuts
+    BEFORE = 1
+    EDGE = 2  # the hour the window's start cuts
+    CURRENT = 3
+
+
+@dataclass
+class EdgeSplit:
+    """One component's share of an edge hour: sums before the edge, latencies either side."""
+
+    early: Tally = field(default_factory=Tally)
+    early_latencies: list[float] = field(default_factory=list)
+    late_latencies: list[float] = field(default_factory=list)
+
+    def sketch(self, latencies: Sequence[float]) -> bytes | None:
+        return QuantileSketch.of(latencies).to_bytes() if latencies else None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Where a window starts (``at``), and the hour the start asked for falls in: ``split``
+    when raw results divide that hour, else it is wholly in one window."""
+
+    at: datetime
+    hour: datetime
+    split: bool
 
 
 class HealthTrendQuery:
-    """The trend over the last ``hours`` hours, as of ``now``."""
+    """The trend over the ``hours`` x 60 minutes up to ``now``, against the span before."""
 
     def __init__(
         self,
@@ -114,85 +221,288 @@ class HealthTrendQuery:
         self.hours = hours
         self.now = now
         self.max_gap = max_gap
-        self.start = hour_floor(now) - (hours - 1) * HOUR
-        self.middle = self.start + (now - self.start) / 2
+        self._oldest_raw: datetime | None = None
 
     async def compute(self) -> HealthTrend:
-        """The window's figures, overall and per component."""
-        whole: dict[str, Tally] = defaultdict(Tally)
-        halves: dict[str, tuple[Tally, Tally]] = defaultdict(lambda: (Tally(), Tally()))
+        """The window's figures, overall and per component, and its direction."""
+        span = self.hours * HOUR
+        asked = (self.now - 2 * span, self.now - span)
+        sums = await self._sums(asked)
+        before_edge = await self._edge(asked[0], Part.BEFORE_EDGE, sums)
+        edge = await self._edge(asked[1], Part.EDGE, sums)
+        edges = (before_edge, edge)
+        start = edge.at
+        current: dict[str, Tally] = defaultdict(Tally)
+        before: dict[str, Tally] = defaultdict(Tally)
         kinds: dict[str, str] = {}
-        # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
-        # as objects within a request); only the latency sketches come back one per hour.
-        in_window = (HealthHour.hour >= self.start, HealthHour.hour <= self.now)
-        half = case((HealthHour.hour < hour_floor(self.middle), 0), else_=1).label("half")
-        sums = await self.session.execute(
-            select(
-                HealthHour.component,
-                half,
-                func.max(HealthHour.kind).label("kind"),
-                *(func.sum(getattr(HealthHour, column)).label(column) for column in _SUMMED),
-            )
-            .where(*in_window)
-            .group_by(HealthHour.component, half)
-        )
+        windows = {Window.CURRENT: current, Window.BEFORE: before}
         for row in sums:
             kinds[row.component] = row.kind
-            whole[row.component].add_sums(row)
-            halves[row.component][row.half].add_sums(row)
-        sketches = await self.session.execute(
-            select(HealthHour.component, half, HealthHour.latency_sketch).where(
-                *in_window, HealthHour.latency_count > 0
-            )
-        )
-        for component, part, sketch in sketches:
-            whole[component].sketches.append(sketch)
-            halves[component][part].sketches.append(sketch)
+            window = _window_of(Part(row.part), edges)
+            if window is not None:
+                windows[window][row.component].add_sums(row)
+        await self._add_sketches(windows, edges, Window.CURRENT)
+        for window_edge, later, earlier in ((before_edge, before, None), (edge, current, before)):
+            if window_edge.split:
+                for component, split in (await self._split(window_edge.at)).items():
+                    later[component].add(split.early, sign=-1)
+                    if late := split.sketch(split.late_latencies):
+                        later[component].sketches.append(late)
+                    if earlier is not None:
+                        earlier[component].add(split.early)
+                        if early := split.sketch(split.early_latencies):
+                            earlier[component].sketches.append(early)
         for state in await self.session.scalars(select(ComponentState)):
             kinds[state.component] = state.kind
-            self._add_running(whole[state.component], state)
-            self._add_running(halves[state.component][1], state)
-        incidents = await self._incidents()
+            self._add_running(current[state.component], state, start, self.now)
+            self._add_running(before[state.component], state, before_edge.at, start)
+        incidents = await self._incidents(start)
+        window_s = (self.now - start).total_seconds()
         trends = {
-            name: self._trend(name, kinds.get(name), tally, incidents.get(name, []))
-            for name, tally in whole.items()
+            name: _trend(name, kinds.get(name), tally, incidents.get(name, []), window_s)
+            for name, tally in current.items()
         }
-        overall = trends.pop(OVERALL, None) or self._trend(OVERALL, None, Tally(), [])
-        # The overall status carries no latency of its own: its halves take every
-        # component's latency sketches, so a slowdown shows in the direction too.
-        first, second = halves[OVERALL]
-        for name, (early, late) in list(halves.items()):
-            if name != OVERALL:
-                first.sketches.extend(early.sketches)
-                second.sketches.extend(late.sketches)
-        verdict, reason = direction(first, second)
+        overall = trends.pop(OVERALL, None) or _trend(OVERALL, None, Tally(), [], window_s)
+        earlier_seen = before[OVERALL].observed_s()
+        if earlier_seen < MIN_COMPARED_SHARE * (start - before_edge.at).total_seconds():
+            verdict, reason = "stable", "not enough history in the window before to compare with"
+        else:
+            verdict, reason = uptime_direction(before[OVERALL], current[OVERALL]) or (
+                await self._latency_direction(windows, edges)
+            )
+        moved = any(e.at != asked_at for asked_at, e in zip(asked, edges, strict=True))
         return HealthTrend(
             hours=self.hours,
-            window_start=self.start,
+            window_start=start,
             window_end=self.now,
+            previous_window_start=before_edge.at,
+            precision=TrendPrecision.HOUR if moved else TrendPrecision.EXACT,
             uptime_percent=overall.uptime_percent,
+            previous_uptime_percent=before[OVERALL].uptime_percent,
             direction=verdict,
             direction_reason=reason,
             overall=overall,
             components=sorted(trends.values(), key=lambda t: t.name),
         )
 
-    def _add_running(self, tally: Tally, state: ComponentState) -> None:
-        """The time since the last report, still in its status (up to the gap allowed)."""
-        end = min(self.now, state.last_checked_at + self.max_gap)
-        begin = max(state.last_checked_at, self.start)
-        seconds = sum(s for _, s in split_by_hour(begin, end))
+    async def _latency_direction(
+        self, windows: dict[Window, dict[str, Tally]], edges: tuple[Edge, Edge]
+    ) -> tuple[str, str]:
+        """The direction told by latency, once uptime told none: only then are the earlier
+        window's sketches read (every component's, as a month of them is ~16,000 rows)."""
+        await self._add_sketches(windows, edges, Window.BEFORE)
+        before, current = (self._overall_latency(windows[w]) for w in Window)
+        return latency_direction(before, current)
+
+    async def _add_sketches(
+        self, windows: dict[Window, dict[str, Tally]], edges: tuple[Edge, Edge], window: Window
+    ) -> None:
+        """The hourly latency sketches of the hours asked for ``window``, each to the window
+        it counts in (the hour an edge cuts may belong to the other one, or to none)."""
+        edge = edges[window]
+        owner = _window_of(
+            Part.BEFORE_EDGE if window is Window.BEFORE else Part.EDGE, edges, sketch=True
+        )
+        if owner is not None:
+            for component, joined, lengths in await self._hour_sketches(edge.hour, edge.hour):
+                windows[owner][component].sketches.add(joined, lengths)
+        # Plain ranges, so the store compares no more than it must for each of ~16,000 rows.
+        inner = (
+            await self._hour_sketches(edge.hour + HOUR, edges[Window.CURRENT].hour - HOUR)
+            if window is Window.BEFORE
+            else await self._hour_sketches(edge.hour + HOUR, self.now)
+        )
+        for component, joined, lengths in inner:
+            windows[window][component].sketches.add(joined, lengths)
+
+    async def _hour_sketches(
+        self, first: datetime, last: datetime
+    ) -> list[tuple[str, bytes, list[int]]]:
+        """Per component, the sketches of every hour from ``first`` to ``last`` with
+        latencies: joined end to end by the store, with their lengths, so thousands of
+        hours come back as one row each (and leave no garbage to collect)."""
+        sketch = HealthHour.latency_sketch
+        joined: Any
+        if self.session.get_bind().dialect.name == "postgresql":
+            joined = func.string_agg(sketch, cast(literal(""), LargeBinary))
+            lengths = func.string_agg(cast(func.length(sketch), String), ",")
+        else:
+            joined = cast(func.group_concat(sketch, ""), LargeBinary)
+            lengths = func.group_concat(func.length(sketch))
+        connection = await self.session.connection()
+        rows = await connection.execute(
+            select(HealthHour.component, joined, lengths)
+            .where(HealthHour.hour >= first, HealthHour.hour <= last, HealthHour.latency_count > 0)
+            .group_by(HealthHour.component)
+        )
+        return [
+            (component, bytes(data), [int(length) for length in sizes.split(",")])
+            for component, data, sizes in rows.all()
+        ]
+
+    def _part(self, asked: tuple[datetime, datetime]) -> Any:
+        """Which ``Part`` an hourly row is, by its hour."""
+        first, second = (hour_floor(at) for at in asked)
+        return case(
+            (HealthHour.hour == first, int(Part.BEFORE_EDGE)),
+            (HealthHour.hour < second, int(Part.BEFORE)),
+            (HealthHour.hour == second, int(Part.EDGE)),
+            else_=int(Part.CURRENT),
+        ).label("part")
+
+    async def _sums(self, asked: tuple[datetime, datetime]) -> list[Row[Any]]:
+        """Sums per component and ``Part``: every component's in this window, and only the
+        overall status's before it (its uptime is all the comparison shows)."""
+        # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
+        # as objects within a request).
+        part = self._part(asked)
+        earliest, latest = (hour_floor(at) for at in asked)
+        rows = await self.session.execute(
+            select(
+                HealthHour.component,
+                part,
+                func.max(HealthHour.kind).label("kind"),
+                *(func.sum(getattr(HealthHour, column)).label(column) for column in _SUMMED),
+            )
+            .where(
+                or_(
+                    HealthHour.hour >= latest,
+                    (HealthHour.component == OVERALL) & (HealthHour.hour >= earliest),
+                ),
+                HealthHour.hour <= self.now,
+            )
+            .group_by(HealthHour.component, part)
+        )
+        return list(rows)
+
+    async def _edge(self, asked: datetime, part: Part, sums: Sequence[Row[Any]]) -> Edge:
+        """Where a window asked to start at ``asked`` starts, and how the hour it cuts (the
+        rows of ``part``) is divided."""
+        hour = hour_floor(asked)
+        if hour == asked or not any(row.part == part for row in sums):
+            return Edge(asked, hour, split=False)  # a whole hour, or no row to divide
+        if self._oldest_raw is None:
+            self._oldest_raw = await self.session.scalar(select(func.min(HealthResult.checked_at)))
+        if self._oldest_raw is not None and self._oldest_raw <= hour - self.max_gap:
+            return Edge(asked, hour, split=True)
+        # Raw results pruned: the whole hour goes to the window that holds most of it.
+        return Edge(hour if asked - hour < HOUR / 2 else hour + HOUR, hour, split=False)
+
+    async def _split(self, at: datetime) -> dict[str, EdgeSplit]:
+        """Each component's part of the hour ``at`` cuts that lies before ``at``, from the
+        raw results, by the ledger's rules: a status holds until the next report, at most
+        ``max_gap``, and only once a next report has come (the running state is separate)."""
+        hour = hour_floor(at)
+        # Core rows unpacked as tuples: an edge hour of 20 targets is ~1,300 results.
+        connection = await self.session.connection()
+        rows = await connection.execute(
+            select(
+                HealthResult.sweep_id,
+                HealthResult.component,
+                HealthResult.kind,
+                HealthResult.status,
+                HealthResult.latency_ms,
+                HealthResult.checked_at,
+            ).where(
+                HealthResult.checked_at >= hour - self.max_gap,
+                HealthResult.checked_at < hour + HOUR,
+            )
+        )
+        by_component: dict[str, list[Observation]] = defaultdict(list)
+        by_sweep: dict[int, list[Observation]] = defaultdict(list)
+        for sweep_id, component, kind, status, latency_ms, checked_at in rows.all():
+            seen = Observation(component, kind, status, checked_at, latency_ms, "")
+            by_component[component].append(seen)
+            by_sweep[sweep_id].append(seen)
+        sweeps = await connection.execute(
+            select(HealthSweep.id, HealthSweep.started_at, HealthSweep.status).where(
+                HealthSweep.id.in_(list(by_sweep))
+            )
+        )
+        for sweep_id, started_at, sweep_status in sweeps.all():
+            found = by_sweep[sweep_id]
+            overall = overall_observation(
+                found, started_at, sweep_status or found[0].status, self.in_maintenance
+            )
+            by_component[OVERALL].append(overall)
+        states = await self.session.execute(
+            select(ComponentState.component, ComponentState.last_checked_at)
+        )
+        last_reports = {row.component: row.last_checked_at for row in states}
+        return {
+            component: self._split_one(
+                sorted(seen, key=lambda o: o.at), hour, at, last_reports.get(component)
+            )
+            for component, seen in by_component.items()
+        }
+
+    def _split_one(
+        self,
+        seen: Sequence[Observation],
+        hour: datetime,
+        at: datetime,
+        last_report: datetime | None,
+    ) -> EdgeSplit:
+        split = EdgeSplit()
+        early = split.early
+        for index, report in enumerate(seen):
+            if hour <= report.at < at:
+                early.checks += 1
+                early.failures += report.status is ComponentStatus.UNHEALTHY
+                if index and seen[index - 1].status is not report.status:
+                    early.status_changes += 1
+                if report.latency_ms is not None:
+                    early.latency_sum_ms += report.latency_ms
+                    early.latency_count += 1
+                    split.early_latencies.append(report.latency_ms)
+            elif report.at >= at and report.latency_ms is not None:
+                split.late_latencies.append(report.latency_ms)
+            if index + 1 < len(seen):
+                following = seen[index + 1].at
+            elif last_report is not None and last_report > report.at:
+                following = report.at + self.max_gap  # a later report exists, past the hour
+            else:
+                continue  # still the latest report: the running state's, not a row's
+            begin = max(report.at, hour)
+            end = min(credited_until(report.at, following, self.max_gap), at)
+            if end > begin:
+                seconds = (end - begin).total_seconds()
+                if self.in_maintenance(report.component, report.at):
+                    early.maintenance_s += seconds
+                else:
+                    early.seconds[report.status] += seconds
+        return split
+
+    def _add_running(
+        self, tally: Tally, state: ComponentState, start: datetime, end: datetime
+    ) -> None:
+        """The time since the last report within ``[start, end)``, still in its status (up
+        to the gap allowed)."""
+        until = min(end, credited_until(state.last_checked_at, self.now, self.max_gap))
+        begin = max(state.last_checked_at, start)
+        seconds = sum(s for _, s in split_by_hour(begin, until))
         if self.in_maintenance(state.component, state.last_checked_at):
             tally.maintenance_s += seconds
         else:
             tally.seconds[state.status] += seconds
 
-    async def _incidents(self) -> dict[str, list[Incident]]:
+    @staticmethod
+    def _overall_latency(tallies: dict[str, Tally]) -> Tally:
+        """A window's overall tally carrying every component's latency sketches: the overall
+        status has no latency of its own, and a slowdown must show in the direction too."""
+        overall = Tally()
+        overall.add(tallies.get(OVERALL, Tally()))
+        for name, tally in tallies.items():
+            if name != OVERALL:
+                overall.sketches.extend(tally.sketches)
+        return overall
+
+    async def _incidents(self, start: datetime) -> dict[str, list[Incident]]:
         rows = await self.session.scalars(
             select(HealthIncident)
             .where(
                 HealthIncident.started_at <= self.now,
-                or_(HealthIncident.ended_at.is_(None), HealthIncident.ended_at >= self.start),
+                or_(HealthIncident.ended_at.is_(None), HealthIncident.ended_at >= start),
             )
             .order_by(HealthIncident.started_at)
         )
@@ -210,29 +520,49 @@ class HealthTrendQuery:
             )
         return found
 
-    def _trend(
-        self, name: str, kind: str | None, tally: Tally, incidents: Sequence[Incident]
-    ) -> ComponentTrend:
-        window_s = (self.now - self.start).total_seconds()
-        seen = sum(tally.seconds.values()) + tally.maintenance_s
-        return ComponentTrend(
-            name=name,
-            kind=kind,
-            uptime_percent=tally.uptime_percent,
-            healthy_s=round(tally.seconds[ComponentStatus.HEALTHY], 1),
-            degraded_s=round(tally.seconds[ComponentStatus.DEGRADED], 1),
-            unhealthy_s=round(tally.seconds[ComponentStatus.UNHEALTHY], 1),
-            unknown_s=round(tally.seconds[ComponentStatus.UNKNOWN], 1),
-            maintenance_s=round(tally.maintenance_s, 1),
-            no_data_s=round(max(window_s - seen, 0.0), 1),
-            checks=tally.checks,
-            failures=tally.failures,
-            status_changes=tally.status_changes,
-            latency_avg_ms=(
-                round(tally.latency_sum_ms / tally.latency_count, 2)
-                if tally.latency_count
-                else None
-            ),
-            latency_p95_ms=tally.latency_p95(),
-            incidents=list(incidents),
-        )
+
+def _window_of(part: Part, edges: tuple[Edge, Edge], *, sketch: bool = False) -> Window | None:
+    """The window a whole hourly row counts in, if any. The sums of a split hour go to the
+    later window, less their early part (see ``compute``); its sketch, which cannot be
+    divided, is replaced by sketches of the raw latencies either side."""
+    if part is Part.CURRENT:
+        return Window.CURRENT
+    if part is Part.BEFORE:
+        return Window.BEFORE
+    edge = edges[0] if part is Part.BEFORE_EDGE else edges[1]
+    later = Window.BEFORE if part is Part.BEFORE_EDGE else Window.CURRENT
+    if edge.split:
+        return None if sketch else later
+    if edge.at > edge.hour:  # moved on to the next whole hour: the earlier window's
+        return None if part is Part.BEFORE_EDGE else Window.BEFORE
+    return later
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _trend(
+    name: str, kind: str | None, tally: Tally, incidents: Sequence[Incident], window_s: float
+) -> ComponentTrend:
+    seen = tally.observed_s()
+    sketch = tally.latency_sketch()
+    p50, p95, p99 = sketch.quantiles(QUANTILES)
+    return ComponentTrend(
+        name=name,
+        kind=kind,
+        uptime_percent=tally.uptime_percent,
+        **tally.time_in_states(),
+        no_data_s=round(max(window_s - seen, 0.0), 1),
+        checks=tally.checks,
+        failures=tally.failures,
+        status_changes=tally.status_changes,
+        latency_avg_ms=(
+            round(tally.latency_sum_ms / tally.latency_count, 2) if tally.latency_count else None
+        ),
+        latency_p50_ms=_rounded(p50),
+        latency_p95_ms=_rounded(p95),
+        latency_p99_ms=_rounded(p99),
+        latency_max_ms=_rounded(sketch.max),
+        incidents=list(incidents),
+    )

@@ -98,3 +98,10 @@ async def open_windows(
         select(MaintenanceWindow).where(MaintenanceWindow.ended_at.is_(None))
     )
     return [w for w in [*configured, *map(stored_window, rows)] if w.is_open(now)]
+
+
+async def known_windows(session: AsyncSession, configured: Sequence[Window]) -> list[Window]:
+    """Every window ever set, open or not: whether one covered a past moment is then
+    ``covering(...)`` at that moment (history is judged by the windows of its time)."""
+    rows = await session.scalars(select(MaintenanceWindow))
+    return [*configured, *map(stored_window, rows)]

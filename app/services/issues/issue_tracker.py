@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -35,7 +35,7 @@ from app.schemas.issues import (
     StatisticsQuery,
     StatusChange,
 )
-from app.services.issues import duplicates, sla, workflow
+from app.services.issues import duplicates, sla, text_search, workflow
 from app.services.issues.statistics import IssueStatisticsQuery
 from app.vocabulary.issues import DONE_STATUSES, IssueStatus, Priority
 
@@ -51,10 +51,6 @@ def _with_people() -> Select[Issue]:
     )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class IssueTracker:
     """The issue desk's operations for one unit of work."""
 
@@ -68,6 +64,7 @@ class IssueTracker:
         self.session = session
         self.targets = targets
         self.clock = clock
+        self.dialect = session.get_bind().dialect.name
 
     # Reading -------------------------------------------------------------------------
 
@@ -127,7 +124,6 @@ class IssueTracker:
     async def search(self, query: IssueQuery, reader: User) -> IssuePage:
         """A filtered, sorted page of the issues ``reader`` may see, and their total."""
         where = self._list_filters(query, reader)
-        total = await self.session.scalar(select(func.count()).select_from(Issue).where(*where))
         key, descending = query.sort.lstrip("-"), query.sort.startswith("-")
         column: Any = {
             "created": Issue.created_at,
@@ -136,23 +132,38 @@ class IssueTracker:
         }[key]
         order = column.desc() if descending else column.asc()
         tie = Issue.id.desc() if descending else Issue.id.asc()
-        page = await self.session.scalars(
-            _with_people()
-            .where(*where)
-            .order_by(order, tie)
-            .limit(query.limit)
-            .offset(query.offset)
-        )
-        return IssuePage(items=[self.view(issue) for issue in page], total=total or 0)
+        if query.q and text_search.names_candidates([query.q], self.dialect):
+            # Each candidate the text index names costs a lookup of its issue: one pass
+            # counts them and picks the page, rather than a count and a page query that
+            # would each look every candidate up.
+            picked = (
+                await self.session.execute(
+                    select(Issue.id, func.count().over())
+                    .where(*where)
+                    .order_by(order, tie)
+                    .limit(query.limit)
+                    .offset(query.offset)
+                )
+            ).all()
+            total = picked[0][1] if picked else await self._count(where)
+            page = _with_people().where(Issue.id.in_([issue_id for issue_id, _ in picked]))
+        else:
+            total = await self._count(where)
+            page = _with_people().where(*where).limit(query.limit).offset(query.offset)
+        issues = await self.session.scalars(page.order_by(order, tie))
+        return IssuePage(items=[self.view(issue) for issue in issues], total=total)
+
+    async def _count(self, where: Sequence[ColumnElement[bool]]) -> int:
+        counted = select(func.count()).select_from(Issue).where(*where)
+        return await self.session.scalar(counted) or 0
 
     @staticmethod
     def _visible_to(reader: User) -> list[ColumnElement[bool]]:
         """The one rule of who sees which issues: staff all, a user only their own."""
         return [] if reader.role.is_staff else [Issue.reporter_id == reader.id]
 
-    @classmethod
-    def _list_filters(cls, query: IssueQuery, reader: User) -> list[ColumnElement[bool]]:
-        where = cls._visible_to(reader)
+    def _list_filters(self, query: IssueQuery, reader: User) -> list[ColumnElement[bool]]:
+        where = self._visible_to(reader)
         if query.status:
             where.append(Issue.status.in_(query.status))
         if query.issue_type:
@@ -170,18 +181,16 @@ class IssueTracker:
         for label in query.labels:
             where.append(Issue.id.in_(select(IssueLabel.issue_id).where(IssueLabel.name == label)))
         if query.q:
-            pattern = f"%{_escape_like(query.q)}%"
-            where.append(
-                or_(
-                    Issue.title.ilike(pattern, escape="\\"),
-                    Issue.description.ilike(pattern, escape="\\"),
-                )
-            )
+            where.append(self._text_matches(query.q))
         if query.created_after:
             where.append(Issue.created_at >= query.created_after)
         if query.created_before:
             where.append(Issue.created_at < query.created_before)
         return where
+
+    def _text_matches(self, text: str) -> ColumnElement[bool]:
+        """Issues whose title or description holds ``text``, found through the store's index."""
+        return text_search.matching([text], self.dialect)
 
     async def statistics(self, query: StatisticsQuery) -> IssueStatistics:
         """The desk's figures, computed by the database."""
@@ -192,7 +201,12 @@ class IssueTracker:
     # Writing -------------------------------------------------------------------------
 
     async def create(self, data: IssueCreate, reporter: User) -> IssueCreated:
-        """Files a new issue, with its resolution clock started and likely duplicates listed."""
+        """Files a new issue, with its resolution clock started and likely duplicates listed.
+
+        The duplicates are looked for first: reads take no write lock, so the transaction
+        that writes (and on SQLite holds the store's one write lock) stays short.
+        """
+        candidates = await self._likely_duplicates(data.title, data.description, reporter)
         now = self.clock()
         issue = Issue(
             title=data.title,
@@ -209,33 +223,26 @@ class IssueTracker:
         self.session.add(issue)
         await self.session.flush()
         self._record(issue, reporter, "status", None, IssueStatus.OPEN.value, note="reported")
-        candidates = await self._likely_duplicates(issue, reporter)
         await self.session.flush()
         created = await self.get(issue.id, reporter)
         return IssueCreated(**self.view(created).model_dump(), likely_duplicates=candidates)
 
-    async def _likely_duplicates(self, issue: Issue, reader: User) -> list[DuplicateCandidate]:
-        """Open issues like ``issue``, among those ``reader`` may see (never anyone else's)."""
-        terms = duplicates.search_terms(issue.title)
+    async def _likely_duplicates(
+        self, title: str, description: str, reader: User
+    ) -> list[DuplicateCandidate]:
+        """Open issues like a new one, among those ``reader`` may see (never anyone else's)."""
+        terms = duplicates.search_terms(title)
         if not terms:
             return []
-        rows = (
-            await self.session.execute(
-                select(Issue.id, Issue.title, Issue.description, Issue.status)
-                .where(
-                    Issue.id != issue.id,
-                    Issue.status.not_in(DONE_STATUSES),
-                    or_(*(Issue.title.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms)),
-                    *self._visible_to(reader),
-                )
-                .order_by(Issue.id.desc())
-                .limit(DUPLICATE_CANDIDATES)
-            )
-        ).all()
+        open_issues = select(Issue.id, Issue.title, Issue.description, Issue.status).where(
+            Issue.status.not_in(DONE_STATUSES), *self._visible_to(reader)
+        )
+        newest = text_search.newest_matching(open_issues, terms, self.dialect, [Issue.title])
+        rows = (await self.session.execute(newest.limit(DUPLICATE_CANDIDATES))).all()
         status_of = {row.id: row.status for row in rows}
         title_of = {row.id: row.title for row in rows}
         ranked = duplicates.rank(
-            duplicates.profile(issue.title, issue.description),
+            duplicates.profile(title, description),
             ((row.id, row.title, row.description) for row in rows),
         )
         return [

@@ -1,8 +1,15 @@
 """Issue statistics, computed by the database: counts, durations, targets, backlog, weeks.
 
 Every figure is an aggregate query over the filtered issues; Python only arranges the few
-rows that come back. Median and p90 use ``percentile_cont`` on PostgreSQL and the same
-linear interpolation over an indexed ORDER BY/OFFSET on SQLite.
+rows that come back. Median and p90 are ``percentile_cont``'s linear interpolation: read
+by position along the duration's index (ORDER BY/OFFSET), or on PostgreSQL under a filter
+by ``percentile_cont`` itself.
+
+Over the whole desk (no filter), what an index holds by itself (issues created or resolved
+each week, the backlog by age, open issues per assignee, the durations in order) is read
+off that index, and only the rest needs a scan of every issue. A filter narrows the scan
+to the rows it picks, and the scan counts everything: the indexes would then lead to
+every row anyway, one lookup at a time.
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def _counted_alone(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many issues meet ``condition``, asked as a query of its own (an index's range)."""
+    counted = select(func.count()).select_from(Issue).where(condition)
+    return counted.correlate(None).scalar_subquery()
+
+
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -80,6 +93,7 @@ class IssueStatisticsQuery:
         self.targets = targets
         self.now = now
         self.where = self._filters(query)
+        self.whole_desk = not self.where
 
     @staticmethod
     def _filters(query: StatisticsQuery) -> list[ColumnElement[bool]]:
@@ -167,6 +181,11 @@ class IssueStatisticsQuery:
         row = (await self.session.execute(select(*columns).where(*self.where))).one()
         return {key: float(value or 0) for key, value in row._mapping.items()}
 
+    def _count(self, condition: ColumnElement[bool]) -> ColumnElement[int]:
+        """How many of the filtered issues meet ``condition``: a query of its own over the
+        whole desk, one more aggregate of the scan under a filter."""
+        return _counted_alone(condition) if self.whole_desk else _count_if(condition)
+
     @staticmethod
     def _outcome_columns() -> list[ColumnElement[Any]]:
         return [
@@ -203,7 +222,7 @@ class IssueStatisticsQuery:
                 boundary = now - timedelta(days=days)
                 age = and_(age, Issue.created_at > boundary)
                 newer_than = boundary
-            columns.append(_count_if(and_(unresolved, age)).label(label))
+            columns.append(self._count(and_(unresolved, age)).label(label))
         return columns
 
     def _weekly_columns(self) -> list[ColumnElement[Any]]:
@@ -213,12 +232,15 @@ class IssueStatisticsQuery:
         for i, (start, end) in enumerate(itertools.pairwise(bounds)):
             created = and_(Issue.created_at >= start, Issue.created_at < end)
             resolved = and_(Issue.resolved_at >= start, Issue.resolved_at < end)
-            columns.append(_count_if(created).label(f"created_{i}"))
-            columns.append(_count_if(resolved).label(f"resolved_{i}"))
+            columns.append(self._count(created).label(f"created_{i}"))
+            columns.append(self._count(resolved).label(f"resolved_{i}"))
         return columns
 
     def _duration_columns(self) -> list[ColumnElement[Any]]:
-        on_postgres = self.session.get_bind().dialect.name == "postgresql"
+        # Sorting every duration in the scan costs more than walking its index to two rows.
+        sorted_in_scan = not self.whole_desk and (
+            self.session.get_bind().dialect.name == "postgresql"
+        )
         columns: list[ColumnElement[Any]] = []
         for column in DURATIONS:
             name = column.key
@@ -226,7 +248,7 @@ class IssueStatisticsQuery:
                 func.count(column).label(f"{name}_n"),
                 func.avg(column).label(f"{name}_avg"),
             ]
-            if on_postgres:
+            if sorted_in_scan:
                 columns += [
                     func.percentile_cont(q).within_group(column).label(f"{name}_q{q}")
                     for q in QUANTILES
@@ -270,13 +292,34 @@ class IssueStatisticsQuery:
         return low + (high - low) * (position - below)
 
     async def _open_per_assignee(self) -> list[AssigneeLoad]:
+        unresolved = [*self.where, Issue.status.in_(UNRESOLVED_STATUSES)]
+        if self.whole_desk:
+            # Counted on the (assignee, status) index alone, then the few people joined.
+            per_assignee = (
+                select(Issue.assignee_id, func.count().label("open"))
+                .where(*unresolved)
+                .group_by(Issue.assignee_id)
+                .subquery()
+            )
+            counted = (
+                select(User.id, User.username, per_assignee.c.open)
+                .select_from(per_assignee)
+                .outerjoin(User, User.id == per_assignee.c.assignee_id)
+            )
+            open_count: ColumnElement[int] = per_assignee.c.open
+        else:
+            # Grouped after the join: SQLite would otherwise walk the whole assignee index
+            # in its order, looking every issue up, rather than take the filter's index.
+            open_count = func.count(Issue.id)
+            counted = (
+                select(User.id, User.username, open_count)
+                .select_from(Issue)
+                .outerjoin(User, User.id == Issue.assignee_id)
+                .where(*unresolved)
+                .group_by(User.id, User.username)
+            )
         rows = await self.session.execute(
-            select(User.id, User.username, func.count(Issue.id))
-            .select_from(Issue)
-            .outerjoin(User, User.id == Issue.assignee_id)
-            .where(*self.where, Issue.status.in_(UNRESOLVED_STATUSES))
-            .group_by(User.id, User.username)
-            .order_by(func.count(Issue.id).desc(), User.username.asc().nulls_last())
+            counted.order_by(open_count.desc(), User.username.asc().nulls_last())
         )
         return [
             AssigneeLoad(

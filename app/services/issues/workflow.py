@@ -55,22 +55,29 @@ class Move:
         return self.target is S.CLOSED and self.current in (S.OPEN, S.TRIAGED)
 
 
-def _allowed_for(move: Move) -> tuple[IssueStatus, ...]:
-    """The statuses this caller may move the issue to from where it is."""
-    following = NEXT_STATUSES[move.current]
-    if move.role.is_staff:
+def allowed_moves(
+    current: IssueStatus, *, role: Role, is_reporter: bool
+) -> tuple[IssueStatus, ...]:
+    """The statuses a caller of ``role`` may move an issue to from ``current``."""
+    following = NEXT_STATUSES[current]
+    if role.is_staff:
         return following
-    if not move.is_reporter:
+    if not is_reporter:
         return ()
     # The reporter confirms or rejects the fix of their own issue; nothing else.
-    return tuple(s for s in following if s is S.VERIFIED or (s is S.OPEN and move.is_reopen))
+    return tuple(s for s in following if s is S.VERIFIED or (s is S.OPEN and current in REOPENABLE))
+
+
+def _allowed_for(move: Move) -> tuple[IssueStatus, ...]:
+    return allowed_moves(move.current, role=move.role, is_reporter=move.is_reporter)
 
 
 def check(move: Move) -> Resolution | None:
     """Raises unless ``move`` is allowed; returns a resolution to set (None keeps the current)."""
     allowed = _allowed_for(move)
     if move.target not in allowed:
-        if not allowed and not move.role.is_staff:
+        # A move the workflow has, refused to this caller's role, is theirs to ask staff for.
+        if move.target in NEXT_STATUSES[move.current] or not allowed:
             raise PermissionDenied("Only developers may change this issue's status now")
         names = ", ".join(s.value for s in allowed) or "none"
         raise Conflict(

@@ -47,15 +47,16 @@ def endpoint_evidence(
     endpoint: Endpoint, aggregate: RequestAggregate, minutes: float
 ) -> EndpointEvidence:
     """The figures every endpoint bottleneck carries, recommendations quote them."""
+    median, p95, p99 = aggregate.quantiles((0.5, 0.95, 0.99))
     return EndpointEvidence(
         service=endpoint.service,
         method=endpoint.method,
         route=endpoint.route,
         requests=aggregate.requests,
         requests_per_minute=round(aggregate.requests / minutes, 3) if minutes else None,
-        median_ms=aggregate.quantile(0.5),
-        p95_ms=aggregate.quantile(0.95),
-        p99_ms=aggregate.quantile(0.99),
+        median_ms=median,
+        p95_ms=p95,
+        p99_ms=p99,
         max_ms=round(aggregate.max_ms, 3),
         error_rate=_rounded(aggregate.error_rate),
         total_time_s=round(aggregate.sum_ms / 1000, 3),
@@ -139,7 +140,7 @@ def excess_p_value(hits_before: int, n_before: int, hits_after: int, n_after: in
 
 def _above(aggregate: RequestAggregate, value_ms: float) -> int:
     """Requests slower than ``value_ms`` (to the sketch's bucket width)."""
-    share = aggregate.sketch.fraction_at_most(value_ms)
+    share = aggregate.share_within(value_ms)
     return round(aggregate.requests * (1 - (share or 0.0)))
 
 

@@ -9,6 +9,12 @@ minute row of the partial hours at its edges. That is exact for any range whose 
 within the minute retention, and each request is read once: a rolled-up minute is only read
 where its hour row is not.
 
+The store does the adding up: one grouped query per read returns, for each stretch and
+endpoint, its counts, sums and maximum and the concatenation of its stored sketches (with
+their lengths), so only a row per endpoint crosses to Python and
+:func:`~app.services.performance.histograms.decode_groups` merges every endpoint's sketches
+at once.
+
 :func:`window_figures` is the small public entry point for the alert rules: requests, p95,
 5xx share and the share within the latency objective, per endpoint, per service and overall,
 for a range.
@@ -19,24 +25,45 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
-from sqlalchemy import ColumnElement, Executable, and_, false, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    LargeBinary,
+    Select,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from watchkeeper_agent.sketch import HEADER
 
 from app.core.hours import hour_ceil, hour_floor
 from app.db.models import RequestHour, RequestMinute
 from app.schemas.objectives import Objectives
+from app.services.performance.histograms import (
+    EMPTY,
+    Histogram,
+    decode_groups,
+    merge,
+)
 from app.vocabulary.performance import StatusClass
-from app.vocabulary.sketch import QuantileSketch, from_many_bytes
 
 # Only for callers that count requests and ignore the latency share: the default
 # objectives, never a second copy of their numbers. The SLO's judges pass the configured one.
 _DEFAULT_OBJECTIVES: Final = Objectives()
+_GROUPING_MEMORY: Final = "64MB"
 
 
 class Endpoint(NamedTuple):
@@ -52,52 +79,26 @@ class Endpoint(NamedTuple):
         return f"{self.service} {self.method} {self.route}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RequestAggregate:
-    """Requests of one endpoint (or of all) over some stretch, with their merged sketch."""
+    """Requests of one endpoint (or of all) over some stretch, with their merged sketches."""
 
     requests: int = 0
     sum_ms: float = 0.0
     max_ms: float = 0.0
     client_errors: int = 0
     server_errors: int = 0
-    blobs: list[bytes] = field(default_factory=list)
-    merged: list[QuantileSketch] = field(default_factory=list)
-
-    def add_row(
-        self, klass: StatusClass, count: int, sum_ms: float, max_ms: float, sketch: bytes
-    ) -> None:
-        """Counts one stored row."""
-        self.requests += count
-        self.sum_ms += sum_ms
-        self.max_ms = max(self.max_ms, max_ms)
-        if klass is StatusClass.CLIENT_ERROR:
-            self.client_errors += count
-        elif klass is StatusClass.SERVER_ERROR:
-            self.server_errors += count
-        self.blobs.append(sketch)
-
-    def absorb(self, other: RequestAggregate) -> None:
-        """Adds another aggregate's requests (its sketch is merged, not re-decoded)."""
-        self.requests += other.requests
-        self.sum_ms += other.sum_ms
-        self.max_ms = max(self.max_ms, other.max_ms)
-        self.client_errors += other.client_errors
-        self.server_errors += other.server_errors
-        self.merged.append(other.sketch)
-
-    @cached_property
-    def sketch(self) -> QuantileSketch:
-        """Every duration counted, as one sketch (decoded once, on first use)."""
-        sketch = from_many_bytes(self.blobs)
-        for other in self.merged:
-            sketch.merge(other)
-        return sketch
+    histogram: Histogram = EMPTY
 
     def quantile(self, q: float) -> float | None:
         """The duration at quantile ``q`` in ms, or None without requests."""
-        value = self.sketch.quantile(q) if self.requests else None
-        return None if value is None else round(value, 3)
+        return self.quantiles((q,))[0]
+
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        """The durations at several quantiles in ms (None without requests), in one pass."""
+        if not self.requests:
+            return [None] * len(qs)
+        return [None if v is None else round(v, 3) for v in self.histogram.quantiles(qs)]
 
     @property
     def avg_ms(self) -> float | None:
@@ -115,16 +116,22 @@ class RequestAggregate:
 
     def share_within(self, latency_ms: float) -> float | None:
         """The share of requests answered within ``latency_ms``, or None without requests."""
-        return self.sketch.fraction_at_most(latency_ms) if self.requests else None
+        return self.histogram.fraction_at_most(latency_ms) if self.requests else None
 
 
 def merged(aggregates: Iterable[RequestAggregate]) -> RequestAggregate:
     """One aggregate of all of them."""
-    total = RequestAggregate()
-    for aggregate in aggregates:
-        if aggregate.requests:
-            total.absorb(aggregate)
-    return total
+    found = [aggregate for aggregate in aggregates if aggregate.requests]
+    if len(found) == 1:
+        return found[0]
+    return RequestAggregate(
+        requests=sum(a.requests for a in found),
+        sum_ms=sum(a.sum_ms for a in found),
+        max_ms=max((a.max_ms for a in found), default=0.0),
+        client_errors=sum(a.client_errors for a in found),
+        server_errors=sum(a.server_errors for a in found),
+        histogram=merge(a.histogram for a in found),
+    )
 
 
 def per_service(
@@ -145,80 +152,141 @@ async def read_aggregates(
     services: Collection[str] = (),
 ) -> dict[Endpoint, RequestAggregate]:
     """Aggregates per endpoint of ``[since, until)``, of ``services`` (none: every one)."""
-    found: dict[Endpoint, RequestAggregate] = defaultdict(RequestAggregate)
-    # Core rows, no timestamps: ORM loading and datetime conversion were most of the time.
-    connection = await session.connection()
-    for statement in _statements(since, until, services):
-        for (
-            service,
-            route,
-            method,
-            klass,
-            count,
-            sum_ms,
-            max_ms,
-            sketch,
-        ) in await connection.execute(statement):
-            found[Endpoint(service, method, route)].add_row(klass, count, sum_ms, max_ms, sketch)
-    return dict(found)
+    (found,) = await read_segments(session, (since, until), services=services)
+    return found
 
 
 async def read_segments(
     session: AsyncSession, bounds: Sequence[datetime], *, services: Collection[str] = ()
 ) -> list[dict[Endpoint, RequestAggregate]]:
-    """Aggregates per endpoint of each ``[bounds[i], bounds[i + 1])``."""
-    return [
-        await read_aggregates(session, since, until, services=services)
-        for since, until in itertools.pairwise(bounds)
-    ]
+    """Aggregates per endpoint of each ``[bounds[i], bounds[i + 1])``, in one query."""
+    found: list[dict[Endpoint, RequestAggregate]] = [{} for _ in range(len(bounds) - 1)]
+    if not found:
+        return found
+    # Core rows, one per stretch and endpoint: the store has added everything up.
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        # At the default work_mem (4 MB) the planner sorts every row, sketch and all,
+        # through temporary files to group them; hashing the few groups is twice as fast.
+        # LOCAL: only for the rest of this transaction.
+        await connection.exec_driver_sql(f"SET LOCAL work_mem = '{_GROUPING_MEMORY}'")
+    rows = (await connection.execute(_grouped(bounds, services))).all()
+    histograms = decode_groups([row.headers for row in rows], [row.records for row in rows])
+    for row, histogram in zip(rows, histograms, strict=True):
+        found[row.segment][Endpoint(row.service, row.method, row.route)] = RequestAggregate(
+            requests=int(row.requests),
+            sum_ms=float(row.sum_ms),
+            max_ms=float(row.max_ms),
+            client_errors=int(row.client_errors),
+            server_errors=int(row.server_errors),
+            histogram=histogram,
+        )
+    return found
 
 
-def _of_services(
-    column: QueryableAttribute[str], services: Collection[str]
-) -> list[ColumnElement[bool]]:
+class _joined_bytes(FunctionElement[bytes]):
+    """The concatenation of a group's blobs."""
+
+    type = LargeBinary()
+    inherit_cache = True
+
+
+@compiles(_joined_bytes, "postgresql")
+def _joined_bytes_postgresql(element: _joined_bytes, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)}, ''::bytea)"
+
+
+@compiles(_joined_bytes, "sqlite")
+def _joined_bytes_sqlite(element: _joined_bytes, compiler: SQLCompiler, **kw: Any) -> str:
+    # group_concat copies a blob's bytes as they are; the cast keeps the result a blob.
+    return f"CAST(group_concat({compiler.process(element.clauses, **kw)}, '') AS BLOB)"
+
+
+def _of_services(column: Any, services: Collection[str]) -> list[ColumnElement[bool]]:
     """The condition that narrows rows to ``services``; none when every service is asked."""
     return [column.in_(sorted(set(services)))] if services else []
 
 
-def _statements(since: datetime, until: datetime, services: Collection[str]) -> list[Executable]:
-    first_whole, last_whole = hour_ceil(since), hour_floor(until)
+def _segment(at: Any, bounds: Sequence[datetime]) -> ColumnElement[int]:
+    """Which stretch a row's start falls in: ``i`` for ``[bounds[i], bounds[i + 1])``."""
+    inner = bounds[1:-1]
+    if not inner:
+        return literal(0)
+    return case(*((at < bound, n) for n, bound in enumerate(inner)), else_=len(inner))
+
+
+def _grouped(bounds: Sequence[datetime], services: Collection[str]) -> Select[*tuple[Any, ...]]:
+    """Per stretch and endpoint: the rows' counts, sums, maximum and joined sketches."""
+    rows = _tallies(bounds, services).subquery()
+    klass, count, sketch = rows.c.status_class, rows.c.count, rows.c.sketch
+    keys = (rows.c.segment, rows.c.service, rows.c.route, rows.c.method)
+    return select(
+        *keys,
+        func.sum(count).label("requests"),
+        func.sum(rows.c.sum_ms).label("sum_ms"),
+        func.max(rows.c.max_ms).label("max_ms"),
+        func.sum(case((klass == StatusClass.CLIENT_ERROR, count), else_=0)).label("client_errors"),
+        func.sum(case((klass == StatusClass.SERVER_ERROR, count), else_=0)).label("server_errors"),
+        # Headers and records apart: each group's are then one numpy view apiece.
+        _joined_bytes(func.substr(sketch, 1, HEADER.size)).label("headers"),
+        _joined_bytes(func.substr(sketch, HEADER.size + 1)).label("records"),
+    ).group_by(*keys)
+
+
+def _tallies(bounds: Sequence[datetime], services: Collection[str]) -> CompoundSelect[Any]:
+    """Every stored row a read of the stretches needs, each with the stretch it is in."""
+    whole = _whole_hours(bounds)
     minute = RequestMinute.minute
-    in_range = [minute >= since, minute < until, *_of_services(RequestMinute.service, services)]
-    statements: list[Executable] = []
-    if first_whole < last_whole:
-        statements.append(
-            select(
-                RequestHour.service,
-                RequestHour.route,
-                RequestHour.method,
-                RequestHour.status_class,
-                RequestHour.count,
-                RequestHour.sum_ms,
-                RequestHour.max_ms,
-                RequestHour.sketch,
-            ).where(
-                RequestHour.hour >= first_whole,
-                RequestHour.hour < last_whole,
-                *_of_services(RequestHour.service, services),
+    # At the edges every minute; inside whole hours only what the hour rows lack. Each
+    # part is an index range, so no minute of the whole hours is read to be dropped.
+    around = [bounds[0], *itertools.chain.from_iterable(whole), bounds[-1]]
+    edges = [(a, b) for a, b in zip(around[::2], around[1::2], strict=True) if a < b]
+    in_range = [
+        *(and_(minute >= since, minute < until) for since, until in edges),
+        and_(RequestMinute.rolled_up == false(), minute >= bounds[0], minute < bounds[-1]),
+    ]
+    parts = [_tally(RequestMinute, minute, bounds, services).where(or_(*in_range))]
+    if whole:
+        hour = RequestHour.hour
+        parts.append(
+            _tally(RequestHour, hour, bounds, services).where(
+                or_(*(and_(hour >= first, hour < last) for first, last in whole))
             )
         )
-        # Inside whole hours only what the hour rows lack; at the edges every minute.
-        in_range.append(
-            or_(RequestMinute.rolled_up == false(), minute < first_whole, minute >= last_whole)
-        )
-    statements.append(
-        select(
-            RequestMinute.service,
-            RequestMinute.route,
-            RequestMinute.method,
-            RequestMinute.status_class,
-            RequestMinute.count,
-            RequestMinute.sum_ms,
-            RequestMinute.max_ms,
-            RequestMinute.sketch,
-        ).where(and_(*in_range))
-    )
-    return statements
+    return union_all(*parts)
+
+
+def _whole_hours(bounds: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """The runs of whole hours inside the stretches, ascending; the hour rows cover them."""
+    runs: list[tuple[datetime, datetime]] = []
+    for since, until in itertools.pairwise(bounds):
+        first, last = hour_ceil(since), hour_floor(until)
+        if first >= last:
+            continue
+        if runs and runs[-1][1] == first:  # stretches that meet on an hour read as one run
+            first = runs.pop()[0]
+        runs.append((first, last))
+    return runs
+
+
+def _tally(
+    table: type[RequestHour] | type[RequestMinute],
+    at: Any,
+    bounds: Sequence[datetime],
+    services: Collection[str],
+) -> Select[*tuple[Any, ...]]:
+    """The columns a read needs from a table of tallies, with each row's stretch."""
+    return select(
+        _segment(at, bounds).label("segment"),
+        table.service,
+        table.route,
+        table.method,
+        table.status_class,
+        table.count,
+        table.sum_ms,
+        table.max_ms,
+        table.sketch,
+    ).where(*_of_services(table.service, services))
 
 
 @dataclass(frozen=True)

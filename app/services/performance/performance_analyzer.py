@@ -6,8 +6,10 @@ endpoint named by its service, method and route; ``overall`` is over those servi
 
 Every answer is computed from the stored per-minute and hourly rows (see
 ``performance/figures.py``) and, for hosts and dependencies, from the health history.
-Windows are whole hours up to now, the current hour included as far as it has gone, like
-the health trend. The rules are pure functions in ``performance/detectors.py``,
+"The last N hours" (or days) is a rolling window of exactly that length ending now, to the
+minute while minute rows are kept, compared with the window of the same length before it
+(see ``performance/windows.py``); an answer whose window had to start at a whole hour says
+so. The rules are pure functions in ``performance/detectors.py``,
 ``performance/resources.py`` and ``performance/advice.py``; this class fetches, windows
 and assembles. Targets are the configured :class:`Objectives`, limits the
 :class:`Thresholds`; the constants below only say over which windows things are measured.
@@ -16,12 +18,13 @@ and assembles. Targets are the configured :class:`Objectives`, limits the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.hours import HOUR, hour_ceil, hour_floor
+from app.core.hours import HOUR
 from app.schemas.issues import StatisticsQuery
 from app.schemas.objectives import Objectives
 from app.schemas.performance import (
@@ -52,7 +55,9 @@ from app.services.performance.figures import (
     read_segments,
 )
 from app.services.performance.thresholds import Thresholds
+from app.services.performance.windows import Span, Windows, joined, minute_floor
 
+DAY: Final = timedelta(days=1)
 PERIODS: Final = {
     TrendPeriod.WEEK: (timedelta(days=7), 8),
     TrendPeriod.QUARTER: (timedelta(days=91), 4),
@@ -84,11 +89,6 @@ def _window(start: datetime, end: datetime) -> MeasurementWindow:
     )
 
 
-def last_hours(now: datetime, hours: int) -> tuple[datetime, datetime]:
-    """The last ``hours`` whole hours up to ``now``, the current one as far as it has gone."""
-    return hour_floor(now) - (hours - 1) * HOUR, now
-
-
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole else None
 
@@ -99,24 +99,44 @@ def _change(now: float | None, before: float | None) -> float | None:
     return round(now / before - 1, 4)
 
 
-def figures(
-    aggregate: RequestAggregate, *, minutes: float, total_ms: float, before: RequestFigures | None
-) -> RequestFigures:
-    """The analysis figures of one aggregate, with the change against ``before``."""
-    found: dict[str, float | None] = {
-        "requests": aggregate.requests,
-        "requests_per_minute": round(aggregate.requests / minutes, 4) if minutes else 0.0,
-        "avg_ms": aggregate.avg_ms,
-        "median_ms": aggregate.quantile(0.5),
-        "p95_ms": aggregate.quantile(0.95),
-        "p99_ms": aggregate.quantile(0.99),
-        "max_ms": round(aggregate.max_ms, 3) if aggregate.requests else None,
-        "error_rate": _ratio(aggregate.server_errors, aggregate.requests),
-        "client_error_rate": _ratio(aggregate.client_errors, aggregate.requests),
-        "share_of_time": _ratio(aggregate.sum_ms, total_ms),
-    }
-    change = {name: _change(found[name], getattr(before, name, None)) for name in CHANGED}
-    return RequestFigures.model_validate({**found, "change": change})
+@dataclass(frozen=True)
+class Measured:
+    """An aggregate over a window of ``minutes``, of which ``total_ms`` is all serving time."""
+
+    aggregate: RequestAggregate
+    minutes: float
+    total_ms: float
+
+    @property
+    def rate(self) -> float:
+        """Requests a minute."""
+        return self.aggregate.requests / self.minutes if self.minutes else 0.0
+
+    def figures(self) -> dict[str, float | None]:
+        aggregate = self.aggregate
+        median, p95, p99 = aggregate.quantiles((0.5, 0.95, 0.99))
+        return {
+            "requests": aggregate.requests,
+            "requests_per_minute": round(self.rate, 4),
+            "avg_ms": aggregate.avg_ms,
+            "median_ms": median,
+            "p95_ms": p95,
+            "p99_ms": p99,
+            "max_ms": round(aggregate.max_ms, 3) if aggregate.requests else None,
+            "error_rate": _ratio(aggregate.server_errors, aggregate.requests),
+            "client_error_rate": _ratio(aggregate.client_errors, aggregate.requests),
+            "share_of_time": _ratio(aggregate.sum_ms, self.total_ms),
+        }
+
+
+def figures(now: Measured, before: Measured | None) -> dict[str, Any]:
+    """The analysis figures of ``now``, with the change against ``before``."""
+    found = now.figures()
+    was = before.figures() if before else {}
+    change = {name: _change(found[name], was.get(name)) for name in CHANGED}
+    # Volume compares rates: a window whose start moved to an hour is longer than asked.
+    change["requests"] = _change(now.rate, before.rate) if before else None
+    return {**found, "change": change}
 
 
 class PerformanceAnalyzer:
@@ -131,6 +151,7 @@ class PerformanceAnalyzer:
         thresholds: Thresholds,
         pool_size: int,
         resolution_targets: ResolutionTargets,
+        minute_retention: timedelta,
     ) -> None:
         self.session = session
         self.now = now
@@ -138,50 +159,45 @@ class PerformanceAnalyzer:
         self.thresholds = thresholds
         self.pool_size = pool_size
         self.resolution_targets = resolution_targets
+        self.windows = Windows(now, minute_retention)
 
     async def analysis(self, hours: int, *, services: Sequence[str] = ()) -> PerformanceAnalysis:
-        """Overall and per-endpoint figures of the last ``hours`` hours, with their change."""
-        start, end = last_hours(self.now, hours)
-        before_start = start - hours * HOUR
-        previous, current = await read_segments(
-            self.session, (before_start, start, end), services=services
+        """Overall and per-endpoint figures of the last ``hours`` hours, with their change
+        against the ``hours`` before."""
+        previous, current = self.windows.last(hours * HOUR, 2)
+        before, now = await read_segments(
+            self.session, (previous.start, current.start, current.end), services=services
         )
-        minutes = (end - start).total_seconds() / 60
-        overall_now, overall_before = merged(current.values()), merged(previous.values())
-        before_overall = figures(
-            overall_before, minutes=hours * 60, total_ms=overall_before.sum_ms, before=None
-        )
+        overall_now, overall_before = merged(now.values()), merged(before.values())
+        measured_now = Measured(overall_now, current.minutes, overall_now.sum_ms)
+        measured_before = Measured(overall_before, previous.minutes, overall_before.sum_ms)
         endpoints = []
-        for endpoint, aggregate in current.items():
-            earlier = previous.get(endpoint)
-            before = (
-                figures(earlier, minutes=hours * 60, total_ms=overall_before.sum_ms, before=None)
-                if earlier
-                else None
+        for endpoint, aggregate in now.items():
+            earlier = before.get(endpoint)
+            found = figures(
+                Measured(aggregate, current.minutes, overall_now.sum_ms),
+                Measured(earlier, previous.minutes, overall_before.sum_ms) if earlier else None,
             )
-            now = figures(aggregate, minutes=minutes, total_ms=overall_now.sum_ms, before=before)
             endpoints.append(
                 EndpointFigures(
-                    service=endpoint.service,
-                    method=endpoint.method,
-                    route=endpoint.route,
-                    **now.model_dump(),
+                    service=endpoint.service, method=endpoint.method, route=endpoint.route, **found
                 )
             )
         endpoints.sort(key=lambda e: (-(e.share_of_time or 0.0), e.service, e.route, e.method))
         return PerformanceAnalysis(
-            window=_window(start, end),
-            previous_window=_window(before_start, start),
-            overall=figures(
-                overall_now, minutes=minutes, total_ms=overall_now.sum_ms, before=before_overall
-            ),
+            window=current.measured(),
+            previous_window=previous.measured(),
+            overall=RequestFigures(**figures(measured_now, measured_before)),
             endpoints=endpoints,
             slo=self._response_time_slo(overall_now),
-            note=None
-            if overall_now.requests
-            else (
-                f"No requests{_of(services)} were recorded in the last {hours} hours; "
-                "figures are null until requests are served and flushed."
+            note=joined(
+                self.windows.edges_note({"the window": current, "the previous window": previous}),
+                None
+                if overall_now.requests
+                else (
+                    f"No requests{_of(services)} were recorded in the last {hours} hours; "
+                    "figures are null until requests are served and flushed."
+                ),
             ),
         )
 
@@ -199,23 +215,28 @@ class PerformanceAnalyzer:
     async def bottlenecks(self, days: int, *, services: Sequence[str] = ()) -> BottleneckReport:
         """Every bottleneck of the last ``days`` days, worst first: the endpoints' of
         ``services``, the hosts' and the dependencies'."""
-        start, end = last_hours(self.now, days * 24)
-        found = await self._bottlenecks(start, end, days, services)
+        (window,) = self.windows.last(days * DAY)
+        found = await self._bottlenecks(window, days, services)
         return BottleneckReport(
-            window=_window(start, end),
+            window=window.measured(),
             bottlenecks=found,
-            note=None
-            if found
-            else (
-                f"No bottleneck in the last {days} days: every measured figure is within "
-                "its threshold, or there is too little data to judge."
+            note=joined(
+                self.windows.edges_note({"the window": window}),
+                None
+                if found
+                else (
+                    f"No bottleneck in the last {days} days: every measured figure is within "
+                    "its threshold, or there is too little data to judge."
+                ),
             ),
         )
 
     async def _bottlenecks(
-        self, start: datetime, end: datetime, days: int, services: Sequence[str]
+        self, window: Span, days: int, services: Sequence[str]
     ) -> list[Bottleneck]:
-        recent_since = max(start, hour_floor(end) + HOUR - (RECENT if days > 1 else RECENT_SHORT))
+        start, end = window.start, window.end
+        recent_length = RECENT if days > 1 else RECENT_SHORT
+        recent_since = max(start, self.windows.edge(minute_floor(self.now) - recent_length))
         baseline, recent = await read_segments(
             self.session, (start, recent_since, end), services=services
         )
@@ -223,10 +244,9 @@ class PerformanceAnalyzer:
             endpoint: merged(part[endpoint] for part in (baseline, recent) if endpoint in part)
             for endpoint in baseline.keys() | recent.keys()
         }
-        minutes = (end - start).total_seconds() / 60
         samples = await resources.read_host_samples(self.session, start, end)
         found = [
-            *detectors.endpoint_bottlenecks(whole, self.thresholds, minutes=minutes),
+            *detectors.endpoint_bottlenecks(whole, self.thresholds, minutes=window.minutes),
             *detectors.regressions(baseline, recent, self.thresholds, recent_since=recent_since),
             *resources.saturation(samples, self.thresholds),
             *resources.exhaustion(samples, self.thresholds),
@@ -238,16 +258,19 @@ class PerformanceAnalyzer:
         self, days: int, *, services: Sequence[str] = ()
     ) -> RecommendationReport:
         """A concrete action for each bottleneck of the last ``days`` days."""
-        start, end = last_hours(self.now, days * 24)
+        (window,) = self.windows.last(days * DAY)
         found = advice.recommend(
-            await self._bottlenecks(start, end, days, services), pool_size=self.pool_size
+            await self._bottlenecks(window, days, services), pool_size=self.pool_size
         )
         return RecommendationReport(
-            window=_window(start, end),
+            window=window.measured(),
             recommendations=found,
-            note=None
-            if found
-            else (f"Nothing to recommend: no bottleneck was measured in the last {days} days."),
+            note=joined(
+                self.windows.edges_note({"the window": window}),
+                None
+                if found
+                else f"Nothing to recommend: no bottleneck was measured in the last {days} days.",
+            ),
         )
 
     async def trends(
@@ -255,8 +278,8 @@ class PerformanceAnalyzer:
     ) -> PerformanceTrends:
         """Per-period figures, overall and per endpoint, with the improvement between them."""
         length, count = PERIODS[period]
-        bounds, per_period = await self._periods(length, count, services)
-        overall = _trend([merged(p.values()) for p in per_period], bounds)
+        spans, per_period = await self._periods(length, count, services)
+        overall = _trend([merged(p.values()) for p in per_period], spans)
         endpoints = sorted({e for p in per_period for e in p})
         improvement = overall[-1].p95_improvement
         target = self._improvement_target
@@ -269,7 +292,7 @@ class PerformanceAnalyzer:
                     method=endpoint.method,
                     route=endpoint.route,
                     periods=_trend(
-                        [p.get(endpoint, RequestAggregate()) for p in per_period], bounds
+                        [p.get(endpoint, RequestAggregate()) for p in per_period], spans
                     ),
                 )
                 for endpoint in endpoints
@@ -281,9 +304,14 @@ class PerformanceAnalyzer:
                 if period is TrendPeriod.QUARTER and improvement is not None
                 else None
             ),
-            note=None
-            if improvement is not None
-            else ("The improvement needs requests in both of the last two periods."),
+            note=joined(
+                self.windows.edges_note(
+                    {f"period {number}": span for number, span in enumerate(spans, 1)}
+                ),
+                None
+                if improvement is not None
+                else "The improvement needs requests in both of the last two periods.",
+            ),
         )
 
     @property
@@ -293,16 +321,13 @@ class PerformanceAnalyzer:
 
     async def _periods(
         self, length: timedelta, count: int, services: Sequence[str]
-    ) -> tuple[list[tuple[datetime, datetime]], list[dict[Endpoint, RequestAggregate]]]:
+    ) -> tuple[list[Span], list[dict[Endpoint, RequestAggregate]]]:
         """``count`` periods of ``length`` ending now, oldest first, and their aggregates."""
-        first = hour_ceil(self.now) - count * length
-        bounds = [
-            (first + i * length, min(first + (i + 1) * length, self.now)) for i in range(count)
-        ]
+        spans = self.windows.last(length, count)
         per_period = await read_segments(
-            self.session, [start for start, _ in bounds] + [self.now], services=services
+            self.session, [span.start for span in spans] + [self.now], services=services
         )
-        return bounds, per_period
+        return spans, per_period
 
     async def services(self) -> ServiceReport:
         """Every service whose requests are stored, with its last day's figures."""
@@ -350,9 +375,11 @@ class PerformanceAnalyzer:
     async def _response_time(self, services: Sequence[str]) -> SloCriterion:
         objectives = self.objectives
         label, share = objectives.latency_quantile_label, objectives.latency_share
-        start, end = last_hours(self.now, int(SLO_WINDOW / HOUR))
+        (window,) = self.windows.last(SLO_WINDOW)
         aggregate = merged(
-            (await read_aggregates(self.session, start, end, services=services)).values()
+            (
+                await read_aggregates(self.session, window.start, window.end, services=services)
+            ).values()
         )
         slo = self._response_time_slo(aggregate)
         return SloCriterion(
@@ -364,7 +391,7 @@ class PerformanceAnalyzer:
             unit=f"ms ({label})",
             comparison="<",
             measured=aggregate.quantile(share),
-            window=_window(start, end),
+            window=window.measured(),
             met=slo.met,
             detail=(
                 f"{slo.share_within_target:.2%} of {aggregate.requests} requests"
@@ -404,8 +431,8 @@ class PerformanceAnalyzer:
     async def _improvement(self, services: Sequence[str]) -> SloCriterion:
         target = self._improvement_target
         length, _ = PERIODS[TrendPeriod.QUARTER]
-        bounds, per_period = await self._periods(length, 2, services)
-        overall = _trend([merged(p.values()) for p in per_period], bounds)
+        spans, per_period = await self._periods(length, 2, services)
+        overall = _trend([merged(p.values()) for p in per_period], spans)
         improvement = overall[-1].p95_improvement
         return SloCriterion(
             name="quarterly_improvement",
@@ -414,7 +441,7 @@ class PerformanceAnalyzer:
             unit="percent (p95 reduction)",
             comparison=">",
             measured=None if improvement is None else round(improvement * 100, 2),
-            window=_window(bounds[0][0], bounds[-1][1]),
+            window=Span(spans[0].start, spans[-1].end, spans[0].asked_start).measured(),
             met=None if improvement is None else improvement > target,
             detail=(
                 f"overall p95 {overall[0].p95_ms} ms in the previous 91 days, "
@@ -430,17 +457,15 @@ def _of(services: Sequence[str]) -> str:
     return f" of {', '.join(sorted(set(services)))}" if services else ""
 
 
-def _trend(
-    aggregates: list[RequestAggregate], bounds: list[tuple[datetime, datetime]]
-) -> list[PeriodFigures]:
+def _trend(aggregates: list[RequestAggregate], spans: list[Span]) -> list[PeriodFigures]:
     found: list[PeriodFigures] = []
-    for aggregate, (start, end) in zip(aggregates, bounds, strict=True):
+    for aggregate, span in zip(aggregates, spans, strict=True):
         p95 = aggregate.quantile(0.95)
         before = found[-1].p95_ms if found else None
         found.append(
             PeriodFigures(
-                start=start,
-                end=end,
+                start=span.start,
+                end=span.end,
                 requests=aggregate.requests,
                 median_ms=aggregate.quantile(0.5),
                 p95_ms=p95,

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -21,6 +21,7 @@ from app.schemas.alerts import AlertRules
 from app.services.alerts.dispatcher import Dispatcher
 from app.services.alerts.engine import channels_of
 from app.services.health.checks.http import HttpTarget
+from app.services.health.checks.system import CpuMeter
 from app.vocabulary.health import ComponentKind
 from tests.api.maintenance.receivers import (
     HEADERS,
@@ -200,10 +201,33 @@ class TestChannels:
         assert unknown.status_code == 404
 
 
+class PeggedCpu:
+    """``cpu_times()`` of a host whose every CPU second is busy: the load under which a
+    momentary sample once read "system is down" and cost this story its 100% uptime."""
+
+    def __init__(self) -> None:
+        self.busy_s = 0.0
+
+    def __call__(self) -> Any:
+        self.busy_s += 60.0
+        return CpuTimes(user=self.busy_s, idle=0.0)
+
+
+class CpuTimes(NamedTuple):
+    user: float
+    idle: float
+
+
+def peg_the_cpu(app: FastAPI) -> None:
+    """The host check of ``app``'s monitor reads a fully busy CPU from now on."""
+    app.state.monitor.context.shared(("system", "cpu"), lambda: CpuMeter(times=PeggedCpu()))
+
+
 class TestMaintenanceWindows:
     async def test_alerts_in_a_window_are_recorded_but_not_sent(
         self, desk: Desk, peer: LocalPeer
     ) -> None:
+        peg_the_cpu(desk.app)  # the host check stays in, on a host as busy as it gets
         opened = await desk.http.post(
             f"{MAINTENANCE}/maintenance-windows",
             json={
@@ -229,6 +253,8 @@ class TestMaintenanceWindows:
         shop = next(c for c in trend["components"] if c["name"] == "shop")
         assert shop["unhealthy_s"] == 0
         assert shop["maintenance_s"] > 0
+        host = next(c for c in trend["components"] if c["name"] == "system")
+        assert host["degraded_s"] > 0 and host["unhealthy_s"] == 0  # busy, not down
         assert trend["uptime_percent"] == 100  # the planned outage is not downtime
 
         ended = await desk.http.post(

@@ -7,16 +7,23 @@ operator writes them.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.core.config import Settings
+from app.schemas.health import Sweep
+from app.services.health.history import HealthLedger
 from app.vocabulary.accounts import Role
+from app.vocabulary.health import CheckResult, worst_status
+from tests.api.maintenance.conftest import Clock
 from tests.conftest import ADMIN_TOKEN, Account, MakeAccount, service_url
 from tests.services.health.checks.conftest import tcp_listener
 
@@ -124,7 +131,10 @@ class TestHealth:
             "hours",
             "window_start",
             "window_end",
+            "previous_window_start",
+            "precision",
             "uptime_percent",
+            "previous_uptime_percent",
             "direction",
             "direction_reason",
             "overall",
@@ -156,11 +166,98 @@ class TestHealth:
     async def test_a_burst_of_callers_shares_one_sweep(
         self, client: httpx.AsyncClient, dev: Account
     ) -> None:
+        first, second = await asyncio.gather(
+            client.get(HEALTH, headers=dev.headers), client.get(HEALTH, headers=dev.headers)
+        )
+
+        assert second.json()["checked_at"] == first.json()["checked_at"]
+        assert second.json()["components"] == first.json()["components"]
+
+
+class TestAnswersFromStoredState:
+    """/health never waits for the dependencies: it answers with the latest sweep there is
+    and says how old it is. Only a store that has never held a sweep gets one run."""
+
+    @pytest.fixture
+    def clock(self, app: FastAPI) -> Clock:
+        frozen = Clock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+        app.state.monitor.clock = frozen
+        return frozen
+
+    async def test_the_latest_stored_sweep_comes_back_with_its_age(
+        self, client: httpx.AsyncClient, dev: Account, clock: Clock
+    ) -> None:
+        collected = (await client.post(COLLECT, headers=dev.headers)).json()
+        clock.advance(seconds=90)
+
+        body = (await client.get(HEALTH, headers=dev.headers)).json()
+
+        assert body["checked_at"] == collected["checked_at"]  # no new sweep was run
+        assert body["age_seconds"] == 90.0
+        assert body["stale"] is False
+        assert body["components"] == collected["components"]
+
+    async def test_a_sweep_older_than_two_intervals_is_stale(
+        self, client: httpx.AsyncClient, dev: Account, clock: Clock
+    ) -> None:
+        await client.post(COLLECT, headers=dev.headers)
+        clock.advance(minutes=10)
+
+        body = (await client.get(HEALTH, headers=dev.headers)).json()
+        probe = (await client.get(HEALTH, headers={**dev.headers, "Accept": HEALTH_JSON})).json()
+
+        assert (body["age_seconds"], body["stale"]) == (600.0, True)
+        assert probe["ageSeconds"] == 600.0
+        assert probe["checkedAt"] == body["checked_at"].replace("Z", "+00:00")
+        assert "600 s old" in probe["output"]
+
+    async def test_another_processs_newer_sweep_is_the_answer(
+        self, app: FastAPI, client: httpx.AsyncClient, dev: Account, clock: Clock
+    ) -> None:
+        await client.post(COLLECT, headers=dev.headers)  # ours: payments is down
+        clock.advance(seconds=30)
+        theirs = replace_payments((await client.get(HEALTH, headers=dev.headers)).json(), clock.now)
+        store = app.state.monitor.store
+        async with store.unit_of_work() as session:
+            ledger = HealthLedger(session, max_gap=app.state.monitor.max_gap)
+            await ledger.record(theirs, source="server", sweep_row=None)
+        clock.advance(seconds=5)
+
+        body = (await client.get(HEALTH, headers=dev.headers)).json()
+
+        assert body["age_seconds"] == 5.0
+        assert by_name(body["components"])["payments"]["status"] == "healthy"
+
+    async def test_with_nothing_stored_the_first_caller_gets_one_sweep_kept_in_memory(
+        self, client: httpx.AsyncClient, dev: Account, clock: Clock
+    ) -> None:
         first = (await client.get(HEALTH, headers=dev.headers)).json()
+        clock.advance(seconds=20)
         second = (await client.get(HEALTH, headers=dev.headers)).json()
 
+        assert first["age_seconds"] == 0.0
         assert second["checked_at"] == first["checked_at"]
-        assert second["components"] == first["components"]
+        assert second["age_seconds"] == 20.0
+        assert second["trend"]["overall"]["checks"] == 0  # run for the answer, not stored
+
+
+def replace_payments(body: dict[str, Any], at: datetime) -> Sweep:
+    """The sweep in ``body`` as another process would take it at ``at``: payments answering."""
+    components = [
+        CheckResult.model_validate(
+            {**c, "status": "healthy", "latency_ms": 12.0, "checked_at": at}
+            if c["name"] == "payments"
+            else {**c, "checked_at": at}
+        )
+        for c in body["components"]
+    ]
+    return Sweep(
+        status=worst_status(c.status for c in components),
+        checked_at=at,
+        duration_ms=20.0,
+        components=components,
+        system=body["system"],
+    )
 
 
 class TestHealthJson:

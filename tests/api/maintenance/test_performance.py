@@ -208,12 +208,29 @@ class TestPrometheusExposition:
             'watchkeeper_component_latency_seconds{component="cache",kind="redis"} 0.0125' in text
         )
 
-    async def test_metrics_can_be_closed_to_staff(self, settings: Settings) -> None:
-        app = create_app(settings.model_copy(update={"metrics_public": False}))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://wk") as client:
-                assert (await client.get("/metrics")).status_code == 401
+
+class TestExpositionClosedToStaff:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"metrics_public": False})
+
+    async def test_staff_scrape_and_everyone_else_is_refused(
+        self, client: httpx.AsyncClient, make_account: MakeAccount, admin_headers: dict[str, str]
+    ) -> None:
+        developer = await make_account("dana", Role.DEVELOPER)
+        user = await make_account("uma", Role.USER)
+
+        anonymous = await client.get("/metrics")
+        as_user = await client.get("/metrics", headers=user.headers)
+        as_developer = await client.get("/metrics", headers=developer.headers)
+        as_admin = await client.get("/metrics", headers=admin_headers)
+
+        assert anonymous.status_code == 401
+        assert as_user.status_code == 403
+        for scraped in (as_developer, as_admin):
+            assert scraped.status_code == 200
+            assert scraped.headers["content-type"].startswith("text/plain")
+            assert "# TYPE watchkeeper_http_requests_total counter" in scraped.text
 
 
 class TestShutdown:

@@ -223,9 +223,10 @@ class TestBottlenecksFromHistory:
         for (kind, _), item in found.items():
             assert quoted[kind](item["evidence"]) in item["description"], item
         regression = found["regression", "watchkeeper GET /api/items/{item_id}"]
-        # The recent stretch is the last day; instants read as UTC minutes, in JSON as ISO.
-        assert regression["title"].endswith("since 2026-11-19 13:00 UTC")
-        assert regression["evidence"]["recent_since"] == "2026-11-19T13:00:00Z"
+        # The recent stretch is the last 24 hours to the minute; instants read as UTC
+        # minutes, in JSON as ISO.
+        assert regression["title"].endswith("since 2026-11-19 12:30 UTC")
+        assert regression["evidence"]["recent_since"] == "2026-11-19T12:30:00Z"
 
     async def test_a_week_without_history_recommends_nothing(
         self, client: httpx.AsyncClient, admin_headers: dict[str, str], app: FastAPI

@@ -7,6 +7,8 @@ component's status is believed for at most ``MAX_GAP`` (2 intervals) after its l
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +19,12 @@ from sqlalchemy import func, select
 from app.core.config import Settings
 from app.db.models import HealthHour, HealthResult, HealthSweep
 from app.db.store import Store
-from app.schemas.health import HealthTrend, Sweep
-from app.services.health.history import HealthLedger
+from app.schemas.health import ComponentTrend, HealthTrend, Sweep
+from app.services.health.history import HealthLedger, prune
 from app.services.health.system_monitor import SystemMonitor
 from app.services.health.trends import HealthTrendQuery
 from app.vocabulary.health import CheckResult, ComponentKind, ComponentStatus, worst_status
+from app.vocabulary.sketch import RELATIVE_ACCURACY
 
 HEALTHY = ComponentStatus.HEALTHY
 DEGRADED = ComponentStatus.DEGRADED
@@ -134,8 +137,8 @@ class TestUptime:
         assert found["healthy_s"] == 120.0
         assert found["unhealthy_s"] == 60.0
         assert found["uptime_percent"] == round(100 * 2 / 3, 4)
-        # The window runs from 09:00 to 09:21: 21 min, of which 3 min had a status.
-        assert found["no_data_s"] == 18 * 60.0
+        # The window is the 60 minutes up to 09:21, of which 3 min had a status.
+        assert found["no_data_s"] == 57 * 60.0
 
     async def test_a_component_that_stopped_reporting_fades_into_no_data(
         self, store: Store
@@ -145,7 +148,7 @@ class TestUptime:
         found = component(await trend(store, now=T0 + minutes(30)), "payments")
 
         assert found["healthy_s"] == 120.0
-        assert found["no_data_s"] == 40 * 60.0 - 120.0
+        assert found["no_data_s"] == 60 * 60.0 - 120.0
 
     async def test_degraded_counts_as_up_and_unknown_is_set_apart(self, store: Store) -> None:
         await record(
@@ -269,18 +272,18 @@ def half_hourly(start: datetime, end: datetime) -> list[datetime]:
 
 
 class TestDirection:
-    # 24 h window ending 10:00: it starts at 11:00 the day before and its halves meet at
-    # 22:00. The monitor reported every 30 min, so a status holds for up to an hour.
+    # The last 24 h up to 10:00 against the 24 h before them, which end at 10:00 yesterday.
+    # The monitor reported every 30 min, so a status holds for up to an hour.
     NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-    START = NOW - timedelta(hours=23)
-    MIDDLE = datetime(2026, 11, 1, 22, 0, tzinfo=UTC)
+    START = NOW - timedelta(hours=48)
+    MIDDLE = NOW - timedelta(hours=24)
     GAP = timedelta(hours=1)
 
     async def test_recovering_uptime_is_improving(self, store: Store) -> None:
         await record(
             store,
             *(
-                make_sweep(at, {"api": UNHEALTHY if at < self.MIDDLE - self.GAP * 6 else HEALTHY})
+                make_sweep(at, {"api": UNHEALTHY if at < self.START + self.GAP * 6 else HEALTHY})
                 for at in half_hourly(self.START, self.NOW)
             ),
             max_gap=self.GAP,
@@ -289,7 +292,8 @@ class TestDirection:
         found = await trend(store, now=self.NOW, hours=24, max_gap=self.GAP)
 
         assert found.direction == "improving"
-        assert "uptime" in found.direction_reason
+        assert found.direction_reason == "uptime 75.00% → 100.00% against the window before"
+        assert (found.previous_uptime_percent, found.uptime_percent) == (75.0, 100.0)
 
     async def test_rising_latency_at_steady_uptime_is_degrading(self, store: Store) -> None:
         await record(
@@ -318,6 +322,27 @@ class TestDirection:
 
         assert found.direction == "stable"
         assert "within noise" in found.direction_reason
+
+
+class TestNoWindowBefore:
+    async def test_a_sliver_of_history_before_the_window_is_not_compared_with(
+        self, store: Store
+    ) -> None:
+        # Watched from 10 min before the last hour began: a healthy sliver, then an outage.
+        start = TestRollingWindow.NOW - minutes(70)
+        await record(
+            store,
+            *(
+                make_sweep(at, {"api": HEALTHY if at < start + minutes(30) else UNHEALTHY})
+                for at in every_minute(start, TestRollingWindow.NOW)
+            ),
+        )
+
+        found = await trend(store, now=TestRollingWindow.NOW, hours=1)
+
+        assert found.previous_uptime_percent == 100.0
+        assert found.direction == "stable"
+        assert found.direction_reason == "not enough history in the window before to compare with"
 
 
 class TestHousekeeping:
@@ -373,7 +398,7 @@ class TestHousekeeping:
         assert (sweeps, results) == (30, 30)
         assert after == before
         assert after.uptime_percent == round(100 * 88 / 90, 4)
-        assert after.overall.no_data_s == (self.HOURS - 1 - 90) * 3600.0
+        assert after.overall.no_data_s == (self.HOURS - 90) * 3600.0
         assert len(after.overall.incidents) == 2
 
     async def test_rollups_go_after_their_own_retention(
@@ -392,3 +417,152 @@ class TestHousekeeping:
         found = await self.ninety_day_trend(store)
         assert found.uptime_percent == round(100 * 44 / 45, 4)  # day 50 is still in
         assert len(found.overall.incidents) == 1  # day 10's incident ended too long ago
+
+
+def of(found: HealthTrend, name: str) -> ComponentTrend:
+    (match,) = [c for c in found.components if c.name == name]
+    return match
+
+
+def every_minute(start: datetime, end: datetime) -> list[datetime]:
+    return [start + minutes(n) for n in range(int((end - start) / minutes(1)) + 1)]
+
+
+class TestRollingWindow:
+    """At 06:02 "the last hour" is 05:02-06:02, compared with 04:02-05:02: not the two
+    minutes since 06:00 against the whole hour before."""
+
+    NOW = datetime(2026, 11, 2, 6, 2, tzinfo=UTC)
+    DOWN = (
+        (datetime(2026, 11, 2, 4, 30, tzinfo=UTC), minutes(10)),  # the window before
+        (datetime(2026, 11, 2, 5, 0, tzinfo=UTC), minutes(1)),  # before 05:02: not ours
+        (datetime(2026, 11, 2, 5, 30, tzinfo=UTC), minutes(5)),  # the last hour
+    )
+
+    def status_at(self, at: datetime) -> ComponentStatus:
+        down = any(start <= at < start + length for start, length in self.DOWN)
+        return UNHEALTHY if down else HEALTHY
+
+    async def record_morning(self, store: Store, until: datetime = NOW) -> None:
+        start = datetime(2026, 11, 2, 3, 55, tzinfo=UTC)
+        await record(
+            store,
+            *(
+                make_sweep(at, {"payments": self.status_at(at)})
+                for at in every_minute(start, until)
+            ),
+        )
+
+    async def test_the_last_hour_is_the_sixty_minutes_up_to_now(self, store: Store) -> None:
+        await self.record_morning(store)
+
+        found = await trend(store, now=self.NOW, hours=1)
+
+        assert (found.window_start, found.window_end) == (self.NOW - minutes(60), self.NOW)
+        assert found.previous_window_start == self.NOW - minutes(120)
+        assert found.precision == "exact"
+        payments = of(found, "payments")
+        assert (payments.healthy_s, payments.unhealthy_s) == (55 * 60.0, 5 * 60.0)
+        assert payments.no_data_s == 0.0
+        assert payments.checks == 61  # 05:02 to 06:02, both reports included
+        assert payments.failures == 5
+        assert payments.status_changes == 2
+        assert [i.started_at.minute for i in payments.incidents] == [30]
+        assert found.uptime_percent == round(100 * 55 / 60, 4)
+        assert found.previous_uptime_percent == round(100 * 49 / 60, 4)  # 11 min down
+        assert found.direction == "improving"
+
+    async def test_a_window_of_whole_hours_needs_no_raw_results(self, store: Store) -> None:
+        await self.record_morning(store)
+
+        found = await trend(store, now=datetime(2026, 11, 2, 6, 0, tzinfo=UTC), hours=1)
+
+        assert found.window_start == datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
+        assert found.precision == "exact"
+        assert of(found, "payments").unhealthy_s == 6 * 60.0
+
+    async def test_once_raw_results_are_pruned_an_edge_moves_to_the_nearest_hour(
+        self, store: Store
+    ) -> None:
+        await self.record_morning(store)
+        async with store.unit_of_work() as session:  # as housekeeping does, raw only
+            await prune(
+                session,
+                raw_before=datetime(2026, 11, 2, 5, 30, tzinfo=UTC),
+                rollups_before=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+
+        found = await trend(store, now=self.NOW, hours=1)
+
+        assert found.precision == "hour"
+        assert found.window_start == datetime(2026, 11, 2, 5, 0, tzinfo=UTC)  # 05:02, rounded
+        assert found.previous_window_start == datetime(2026, 11, 2, 4, 0, tzinfo=UTC)
+        payments = of(found, "payments")
+        assert payments.unhealthy_s == 6 * 60.0  # 05:00 and 05:30 both count now
+        assert payments.no_data_s == 0.0
+
+    async def test_an_edge_late_in_its_hour_moves_on_to_the_next_one(self, store: Store) -> None:
+        now = datetime(2026, 11, 2, 5, 45, tzinfo=UTC)
+        await self.record_morning(store, until=now)
+        async with store.unit_of_work() as session:
+            await prune(
+                session,
+                raw_before=datetime(2026, 11, 2, 5, 0, tzinfo=UTC),
+                rollups_before=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+
+        found = await trend(store, now=now, hours=1)
+
+        assert found.precision == "hour"
+        assert found.window_start == datetime(2026, 11, 2, 5, 0, tzinfo=UTC)  # from 04:45
+        assert found.previous_window_start == datetime(2026, 11, 2, 4, 0, tzinfo=UTC)
+        payments = of(found, "payments")
+        assert (payments.healthy_s, payments.unhealthy_s) == (39 * 60.0, 6 * 60.0)
+        assert found.previous_uptime_percent == round(100 * 50 / 60, 4)
+
+
+class TestLatencyQuantiles:
+    """Every reported quantile is within the sketch's 0.5% of the exact one (rank
+    floor(q x (n - 1)) of the window's latencies), in order, whatever the shape: the audit
+    saw a p95 below the average, which a few slow checks among many fast ones give."""
+
+    NOW = datetime(2026, 11, 2, 12, 20, tzinfo=UTC)  # mid-hour: edge hours are split
+
+    @pytest.mark.parametrize("seed", [1, 2])
+    async def test_quantiles_agree_with_the_exact_ones(self, store: Store, seed: int) -> None:
+        rng = random.Random(seed)
+        moments = every_minute(self.NOW - timedelta(hours=2, minutes=30), self.NOW)
+        # Mostly about 0.44 ms, with one check in fifty taking 5-15 ms.
+        latencies = [
+            round(rng.uniform(5.0, 15.0) if rng.random() < 0.02 else rng.gauss(0.44, 0.03), 2)
+            for _ in moments
+        ]
+        await record(
+            store,
+            *(
+                make_sweep(at, {"store": HEALTHY}, latency_ms=latency)
+                for at, latency in zip(moments, latencies, strict=True)
+            ),
+        )
+
+        found = of(await trend(store, now=self.NOW, hours=1), "store")
+
+        in_window = sorted(
+            latency
+            for at, latency in zip(moments, latencies, strict=True)
+            if at >= self.NOW - timedelta(hours=1)
+        )
+        assert found.checks == len(in_window)
+        reported = [
+            found.latency_p50_ms,
+            found.latency_p95_ms,
+            found.latency_p99_ms,
+            found.latency_max_ms,
+        ]
+        assert None not in reported
+        assert reported == sorted(value for value in reported if value is not None)
+        for q, value in zip((0.5, 0.95, 0.99), reported, strict=False):
+            exact = in_window[math.floor(q * (len(in_window) - 1))]
+            assert value == pytest.approx(exact, rel=RELATIVE_ACCURACY, abs=0.005)
+        assert found.latency_max_ms == max(in_window)
+        assert found.latency_avg_ms == round(sum(in_window) / len(in_window), 2)

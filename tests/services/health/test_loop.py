@@ -21,9 +21,11 @@ from sqlalchemy.engine import make_url
 from app.core.config import Settings
 from app.db.models import HealthResult, HealthSweep
 from app.db.store import Store
+from app.services.health.checks.http import HttpTarget
 from app.services.health.loop import run_loop
 from app.services.health.system_monitor import SystemMonitor
 from app.vocabulary.health import ComponentKind, ComponentStatus
+from tests.faults.deadlines import eventually
 
 INTERVAL = 1
 
@@ -140,8 +142,33 @@ async def monitor_on(
 
 
 def without_host_check(monitor: SystemMonitor) -> None:
-    """Only the store is checked: the host's CPU sample takes 0.25 s and plays no part here."""
+    """Only the store is checked: the host plays no part here."""
     monitor.targets = [t for t in monitor.targets if t.kind is not ComponentKind.SYSTEM]
+
+
+@contextlib.asynccontextmanager
+async def gated_api(monitor: SystemMonitor) -> AsyncIterator[asyncio.Event]:
+    """Adds an API target that answers only once the test sets the event it yields: a
+    sweep then stays in flight for exactly as long as the test needs."""
+    gate = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await gate.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    without_host_check(monitor)
+    monitor.targets.append(HttpTarget(kind=ComponentKind.HTTP, name="api", url=url))
+    try:
+        yield gate
+    finally:
+        gate.set()
+        server.close()
+        await server.wait_closed()
 
 
 async def stored_sweeps(url: str) -> list[HealthSweep]:
@@ -155,11 +182,11 @@ async def stored_sweeps(url: str) -> list[HealthSweep]:
 
 async def until_claimed(url: str, slot: int) -> None:
     """Waits for a monitor to claim ``slot`` in the store."""
-    for _ in range(100):
-        if any(sweep.slot == slot for sweep in await stored_sweeps(url)):
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"slot {slot} never claimed")
+
+    async def claimed() -> bool:
+        return any(sweep.slot == slot for sweep in await stored_sweeps(url))
+
+    await eventually(claimed, f"claiming slot {slot}")
 
 
 async def result_count(url: str, **where: object) -> int:
@@ -199,10 +226,11 @@ class TestStoreAway:
     async def test_a_sweep_cut_off_from_the_store_mid_sweep_still_lands_in_its_slot(
         self, flaky: FlakyStore, settings: Settings
     ) -> None:
-        async with monitor_on(flaky.url, settings) as monitor:  # the host check takes 0.25 s
+        async with monitor_on(flaky.url, settings) as monitor, gated_api(monitor) as gate:
             collecting = asyncio.create_task(monitor.collect(source="loop", slot=7))
             await until_claimed(flaky.url, 7)
             await flaky.go_away(monitor.store)
+            gate.set()
             cut_off = await collecting
             await flaky.come_back()
             back = await monitor.collect(source="loop", slot=8)
@@ -233,16 +261,23 @@ class TestStoreAway:
         assert [s.started_at for s in sweeps] == [*newest_kept, back.checked_at]
 
 
-async def run_for(seconds: float, *monitors: SystemMonitor) -> None:
-    """Runs a loop per monitor, as separate processes would, then stops them all."""
+async def run_until_stored(sweeps: int, url: str, *monitors: SystemMonitor) -> None:
+    """Runs a loop per monitor, as separate processes would, until ``sweeps`` sweeps are
+    stored in full, then stops them all."""
     stop = asyncio.Event()
     loops = [
         asyncio.create_task(run_loop(m, interval=INTERVAL, stop=stop, source=f"loop{i}"))
         for i, m in enumerate(monitors)
     ]
-    await asyncio.sleep(seconds)
-    stop.set()
-    await asyncio.gather(*loops)
+
+    async def stored() -> bool:
+        return sum(s.status is not None for s in await stored_sweeps(url)) >= sweeps
+
+    try:
+        await eventually(stored, f"{sweeps} sweeps stored", seconds=sweeps * INTERVAL + 15)
+    finally:
+        stop.set()
+        await asyncio.gather(*loops)
 
 
 class TestLease:
@@ -255,7 +290,7 @@ class TestLease:
         ):
             without_host_check(first)
             without_host_check(second)
-            await run_for(3.5, first, second)
+            await run_until_stored(3, store_url, first, second)
 
         sweeps = await stored_sweeps(store_url)
         slots = [s.slot for s in sweeps if s.slot is not None]
@@ -263,26 +298,27 @@ class TestLease:
         assert sorted(slots) == list(range(min(slots), max(slots) + 1))
         assert all(s.status is ComponentStatus.HEALTHY for s in sweeps)  # each fully written
         assert await result_count(store_url) == len(sweeps)  # one store result per sweep
-        for sweep in sweeps[1:]:  # each on its slot's boundary: the schedule does not drift
+        for sweep in sweeps[1:]:  # each in its own interval, from its boundary on
             assert sweep.slot is not None
             late = sweep.started_at.timestamp() - sweep.slot * INTERVAL
-            assert 0 <= late < 0.5
+            assert 0 <= late < INTERVAL
 
 
 class TestStop:
     async def test_stopping_finishes_the_sweep_in_flight(
         self, store_url: str, settings: Settings
     ) -> None:
-        async with monitor_on(store_url, settings) as monitor:
+        async with monitor_on(store_url, settings) as monitor, gated_api(monitor) as gate:
             stop = asyncio.Event()
             loop = asyncio.create_task(run_loop(monitor, interval=60, stop=stop, source="test"))
-            await asyncio.sleep(0.1)  # the host check samples CPU for 0.25 s: mid-sweep
+            await until_claimed(store_url, int(time.time() // 60))  # mid-sweep: the API waits
             stop.set()
-            started = time.monotonic()
+            await asyncio.sleep(0)
+            in_flight = not loop.done()
+            gate.set()
             await asyncio.wait_for(loop, timeout=5)
-            waited = time.monotonic() - started
 
+        assert in_flight
         (sweep,) = await stored_sweeps(store_url)
         assert sweep.status is not None  # written, not just claimed
-        assert waited > 0.05
-        assert await result_count(store_url) == 2  # the host and the store
+        assert await result_count(store_url) == 2  # the store and the API

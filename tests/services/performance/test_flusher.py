@@ -4,7 +4,6 @@ left to the supervisor, and the window figures the alert rules read."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ from app.db.models import RequestMinute
 from app.db.store import Store
 from app.services.performance.figures import Endpoint, window_figures
 from app.services.performance.flusher import MetricsFlusher
+from tests.faults.deadlines import eventually
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 # A store nobody listens on: every connection attempt is refused.
@@ -112,14 +112,14 @@ class TestStoreOutage:
         stop = asyncio.Event()
         running = asyncio.create_task(flusher.run(stop))
         # Polled: the flusher has no event for a failed round, and none is needed in production.
-        while flusher.failed_flushes < 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+        await eventually(lambda: flusher.failed_flushes >= 2, "two failed flushes")
         flusher.store = store
         recorder.record("/orders", "POST", 201, 14.0, at=START.timestamp())
-        give_up = time.monotonic() + 10
-        while (await figures(store))[0] < 2:  # the next round stores both
-            assert time.monotonic() < give_up, "the flusher never stored the held requests"
-            await asyncio.sleep(0.01)
+
+        async def both_stored() -> bool:  # the next round stores both
+            return (await figures(store))[0] >= 2
+
+        await eventually(both_stored, "the flusher storing the held requests")
         stop.set()
         await running
         await away.dispose()

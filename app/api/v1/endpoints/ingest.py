@@ -19,7 +19,7 @@ from app.services.performance import AgentIngest
 PREFIX: Final = f"{API_V1}/ingest/"  # given its own body limit, as OTLP exports are
 
 
-def get_agent_ingest(request: Request) -> AgentIngest:
+async def get_agent_ingest(request: Request) -> AgentIngest:
     ingest: AgentIngest = request.app.state.agent_ingest
     return ingest
 

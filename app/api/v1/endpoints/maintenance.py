@@ -62,12 +62,13 @@ async def health(
     monitor: MonitorDep,
     hours: Annotated[int, Query(ge=1, le=720, description="Trend window.")] = 24,
 ) -> HealthReport | JSONResponse:
-    """Live status of every component, with the trend of the last ``hours`` hours.
+    """The latest sweep of every component with its age, and the trend of the last
+    ``hours`` hours; never waits for a sweep (see ``SystemMonitor.latest``).
 
-    With ``Accept: application/health+json`` the live part answers in the IETF draft format.
+    With ``Accept: application/health+json`` the sweep answers in the IETF draft format.
     """
     if HEALTH_JSON in request.headers.get("accept", ""):
-        body = health_json(await monitor.live(), version=request.app.version)
+        body = health_json(await monitor.latest(session), version=request.app.version)
         return JSONResponse(body, media_type=HEALTH_JSON)
     return await monitor.report(session, hours)
 
@@ -140,7 +141,7 @@ async def add_comment(
 
 # Performance -------------------------------------------------------------------------
 
-Days = Annotated[int, Query(ge=1, le=90, description="Window: the last N days.")]
+Days = Annotated[int, Query(ge=1, le=90, description="Window: the last N x 24 hours, ending now.")]
 MAX_SERVICES = 50
 Services = Annotated[
     tuple[ServiceName, ...],
@@ -156,7 +157,10 @@ Services = Annotated[
 async def performance_analysis(
     _: StaffUser,
     analyzer: AnalyzerDep,
-    hours: Annotated[int, Query(ge=1, le=2160, description="Window: the last N hours.")] = 24,
+    hours: Annotated[
+        int,
+        Query(ge=1, le=2160, description="Window: the last N x 60 minutes, ending now."),
+    ] = 24,
     service: Services = (),
 ) -> PerformanceAnalysis:
     """Response times, volume and error rates, overall and per endpoint, with their change."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep
+from app.api.deps import AdminUser, CurrentUser, SessionDep, TokenCacheDep
 from app.api.v1.prefix import API_V1
 from app.schemas.base import RowId
 from app.schemas.users import TokenCreate, TokenIssued, TokenRead, UserCreate, UserRead, UserUpdate
@@ -48,11 +48,15 @@ async def list_users(_: AdminUser, session: SessionDep) -> list[UserRead]:
 
 @router.patch("/users/{username}", response_model=UserRead)
 async def update_user(
-    username: Username, body: UserUpdate, admin: AdminUser, session: SessionDep
+    username: Username,
+    body: UserUpdate,
+    admin: AdminUser,
+    session: SessionDep,
+    cache: TokenCacheDep,
 ) -> UserRead:
     """Changes a user's role or deactivates them, revoking their tokens (admin only)."""
     user = await accounts.update_user(
-        session, username, actor=admin, is_active=body.is_active, role=body.role
+        session, username, actor=admin, cache=cache, is_active=body.is_active, role=body.role
     )
     return UserRead.model_validate(user)
 
@@ -88,8 +92,10 @@ async def list_user_tokens(
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
-async def revoke_token(token_id: TokenId, user: CurrentUser, session: SessionDep) -> TokenRead:
+async def revoke_token(
+    token_id: TokenId, user: CurrentUser, session: SessionDep, cache: TokenCacheDep
+) -> TokenRead:
     """Revokes a token: admins any, everyone else only their own."""
     return TokenRead.model_validate(
-        await accounts.revoke_token(session, token_id=token_id, actor=user)
+        await accounts.revoke_token(session, token_id=token_id, actor=user, cache=cache)
     )

@@ -4,6 +4,10 @@ The request goes through a client shared by the sweep (see ``make_client``); kee
 off so every check pays for its own connection and TLS handshake, as a new visitor would,
 and so the certificate is read fresh each time. Only the first ``BODY_LIMIT`` bytes are
 read: a server that streams without end cannot hold a check past its timeout or fill memory.
+
+The latency is the dependency's part of the request, taken from the client's own events
+(see ``RoundTrip``): connecting, and waiting from the request sent to the response's
+headers. Waiting for the shared pool, writing the request and reading the body are ours.
 """
 
 from __future__ import annotations
@@ -12,15 +16,16 @@ import json
 import re
 import ssl
 import time
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 import httpx
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from app.schemas.targets import NetworkTarget, StrictModel, require_scheme
-from app.services.health.checks.base import CheckKind, Finding, elapsed_ms, one_line
+from app.services.health.checks.base import CheckKind, Finding, one_line
 from app.services.health.checks.context import CheckContext
 from app.vocabulary.health import ComponentKind, ComponentStatus
 
@@ -213,6 +218,50 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return bytes(body[:BODY_LIMIT])
 
 
+# A trace event that ends a part of the request the dependency answers for, and the one
+# that began it (HTTP events without their "http11"/"http2" prefix).
+_DEPENDENCY_PARTS: Final[Mapping[str, str]] = {
+    "connection.connect_tcp.complete": "connection.connect_tcp.started",
+    "connection.connect_unix_socket.complete": "connection.connect_unix_socket.started",
+    "connection.start_tls.complete": "connection.start_tls.started",
+    ".receive_response_headers.complete": ".send_request_body.complete",
+}
+
+
+class RoundTrip:
+    """The parts of one check's request that the dependency answers for, from the client's
+    trace events (httpx's ``trace`` request extension).
+
+    Connecting (TCP, then TLS) and waiting for the answer (from the request having been
+    sent to the response's headers having arrived) are the dependency's; building and
+    writing the request, waiting for the shared pool and reading the body are ours. A
+    followed redirect adds its own parts. When a transport reports no such events, the
+    whole request counts.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._began = clock()
+        self._marks: dict[str, float] = {}
+        self._dependency_s: float | None = None
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        """Called by the client as it reaches each step of the request."""
+        now = self._clock()
+        step = event if event.startswith("connection.") else event[event.find(".") :]
+        began = self._marks.get(_DEPENDENCY_PARTS.get(step, ""))
+        if began is not None:
+            self._dependency_s = (self._dependency_s or 0.0) + now - began
+        self._marks[step] = now
+
+    def latency_ms(self) -> float:
+        """Milliseconds the dependency took; read once the response has been read."""
+        seconds = self._dependency_s
+        if seconds is None:
+            seconds = self._clock() - self._began
+        return round(seconds * 1000.0, 2)
+
+
 def judge_response(
     target: HttpTarget, status_code: int, body: str, tls: dict[str, Any] | None, latency_ms: float
 ) -> Finding:
@@ -253,7 +302,7 @@ async def probe(target: HttpTarget, context: CheckContext) -> Finding:
             max_connections=context.max_concurrency,
         ),
     )
-    started = time.perf_counter()
+    round_trip = RoundTrip(context.clock)
     try:
         async with client.stream(
             target.method,
@@ -261,6 +310,7 @@ async def probe(target: HttpTarget, context: CheckContext) -> Finding:
             headers=target.headers,
             follow_redirects=target.follow_redirects,
             timeout=target.timeout_s + 1.0,  # backstop; the runner's timeout ends the check
+            extensions={"trace": round_trip.trace},
         ) as response:
             body = await _read_capped(response)
             tls = _tls_figures(response)
@@ -275,7 +325,7 @@ async def probe(target: HttpTarget, context: CheckContext) -> Finding:
             "(trust its CA with ca_file, or set verify_tls = false)",
             {"method": target.method, "tls": {"verified": False, "error": reason}},
         )
-    latency_ms = elapsed_ms(started)
+    latency_ms = round_trip.latency_ms()
     text = body.decode(response.encoding or "utf-8", errors="replace")
     return judge_response(target, response.status_code, text, tls, latency_ms)
 

@@ -4,8 +4,9 @@ Whatever a probe does (refuse, hang, answer garbage, or trip over a bug of ours)
 ``CheckResult``: an exception its kind lists among its ``failures`` is the dependency's
 own failure, ``unhealthy``; any other is ``unknown``, because then the check, not the
 dependency, is what failed. Only the cancellation of the sweep itself (shutdown)
-propagates, as it must. Each check waits for a slot of the ``CheckContext`` before its
-timeout starts.
+propagates, as it must. A sweep's checks are started by the context's ``LoopPacer``, no
+faster than the event loop keeps up, so each one's latency is its dependency's and not our
+queueing; each waits for a slot of the context before its timeout starts.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ async def run_check(target: Target, context: CheckContext | None = None) -> Chec
 async def run_checks(
     targets: Sequence[Target], context: CheckContext | None = None
 ) -> list[CheckResult]:
-    """Check every target concurrently; results come back in the order of ``targets``."""
+    """Check every target concurrently, paced; results come back in the order of ``targets``."""
     if context is None:
         async with CheckContext() as own_context:
             return await run_checks(targets, own_context)
-    return list(await asyncio.gather(*(run_check(target, context) for target in targets)))
+    return await context.pacer.run_all(run_check(target, context) for target in targets)

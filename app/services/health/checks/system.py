@@ -1,8 +1,8 @@
 """The host check: CPU, memory, swap and disks rated by percent used, plus load and uptime.
 
-psutil blocks (the first CPU reading needs a short window, disks may be slow network
-mounts), so the whole sample is taken in a worker thread and the event loop never waits.
-CPU is the busy share of the whole interval since the previous sweep; busy CPU or memory
+psutil may block (disks may be slow network mounts), so the whole sample is taken in a
+worker thread and the event loop never waits. CPU is the busy share of the whole interval
+since an earlier sweep, never a sample anyone waits for (see ``CpuMeter``); busy CPU or memory
 at worst degrades the host (held use is the resource alert rule's to judge), while a full
 disk may make it unhealthy.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -23,8 +24,8 @@ from app.services.health.checks.base import CheckKind, Finding, Gauge, elapsed_m
 from app.services.health.checks.context import CheckContext
 from app.vocabulary.health import ComponentKind, ComponentStatus
 
-# The first reading has no previous one to compare with, so it samples a short window.
-_FIRST_WINDOW_S = 0.25
+# Busy CPU time is counted in ticks of 10 ms: a shorter span reads 0% or 100% by chance.
+MIN_WINDOW_S = 1.0
 _SHARED_METER = ("system", "cpu")
 
 
@@ -74,30 +75,37 @@ def _busy_and_total(times: Any) -> tuple[float, float]:
 
 
 class CpuMeter:
-    """CPU use over the time since the previous reading: the whole sweep interval.
+    """CPU use over the time since an earlier reading: the whole sweep interval.
 
     A momentary sample of a busy host reads 100% for a quarter of a second that means
     nothing; the share of the interval the CPU was busy is what the sweep should report.
-    The meter lives in the check context, so each sweep reads against the last one.
+    The meter lives in the check context, so each sweep reads against an earlier one: the
+    newest at least ``MIN_WINDOW_S`` old (a shorter span is too few clock ticks to rate).
+    Without one, the first reading of a process, the counters are taken from zero: the
+    busy share since boot. Nobody ever waits for a sample.
     """
 
     def __init__(
         self,
         times: Callable[[], Any] = psutil.cpu_times,
-        wait: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._times = times
-        self._wait = wait
-        self._last: tuple[float, float] | None = None
+        self._clock = clock
+        # (when, busy, total) of recent readings, oldest first.
+        self._readings: deque[tuple[float, float, float]] = deque()
 
     def percent(self) -> float:
-        """Busy share since the last call (a short window on the first), 0..100."""
-        if self._last is None:
-            self._last = _busy_and_total(self._times())
-            self._wait(_FIRST_WINDOW_S)
+        """Busy share since the newest reading old enough (since boot without one), 0..100."""
+        now = self._clock()
         busy, total = _busy_and_total(self._times())
-        last_busy, last_total = self._last
-        self._last = (busy, total)
+        while len(self._readings) > 1 and now - self._readings[1][0] >= MIN_WINDOW_S:
+            self._readings.popleft()
+        base = self._readings[0] if self._readings else None
+        if base is None or now - base[0] < MIN_WINDOW_S:
+            base = (now, 0.0, 0.0)
+        self._readings.append((now, busy, total))
+        _, last_busy, last_total = base
         elapsed = total - last_total
         if elapsed <= 0:
             return 0.0
@@ -134,7 +142,7 @@ def _disk_uses(mountpoints: list[str] | None) -> list[DiskUse]:
 
 
 def sample_system(cpu: CpuMeter, mountpoints: list[str] | None = None) -> SystemSample:
-    """Read the host's figures; the first reading of ``cpu`` blocks a quarter of a second."""
+    """Read the host's figures (none of them waits for a sample)."""
     memory = psutil.virtual_memory()
     swap = psutil.swap_memory()
     return SystemSample(

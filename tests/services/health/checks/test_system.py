@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from dataclasses import replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import psutil
 
 from app.services.health.checks import run_check
 from app.services.health.checks.context import CheckContext
@@ -19,6 +21,7 @@ from app.services.health.checks.system import (
 from app.vocabulary.health import ComponentStatus
 
 TARGET = SystemTarget(kind="system")
+DEADLINE_S = 10.0  # against hanging, never a speed claim
 
 CALM = SystemSample(
     cpu_percent=12.0,
@@ -52,19 +55,27 @@ class TestOnThisMachine:
         assert details["uptime_s"] > 0
         assert "%" in result.message  # every figure when healthy, the offenders otherwise
 
-    async def test_does_not_block_the_event_loop_while_sampling(self) -> None:
-        gaps: list[float] = []
+    async def test_samples_off_the_event_loop(self) -> None:
+        # The sample holds until the event loop has answered from outside it: taken on the
+        # loop's own thread, it would wait for itself and fail the check at the deadline.
+        loop = asyncio.get_running_loop()
+        sampling = asyncio.Event()
+        loop_answered = threading.Event()
 
-        async def tick() -> None:
-            last = time.perf_counter()
-            for _ in range(20):
-                await asyncio.sleep(0.01)
-                now = time.perf_counter()
-                gaps.append(now - last)
-                last = now
+        def cpu_times() -> Any:
+            loop.call_soon_threadsafe(sampling.set)
+            if not loop_answered.wait(timeout=DEADLINE_S):
+                raise AssertionError("the event loop never answered during the sample")
+            return psutil.cpu_times()
 
-        await asyncio.gather(run_check(TARGET), tick())
-        assert max(gaps) < 0.1  # the CPU sample alone takes 0.25 s
+        async with CheckContext() as context:
+            context.shared(("system", "cpu"), lambda: CpuMeter(times=cpu_times))
+            checking = asyncio.create_task(run_check(TARGET, context))
+            await asyncio.wait_for(sampling.wait(), DEADLINE_S)
+            loop_answered.set()
+            result = await checking
+
+        assert result.status is not ComponentStatus.UNKNOWN, result.message
 
     async def test_a_named_disk_that_does_not_exist_is_unhealthy(self) -> None:
         target = SystemTarget(kind="system", disks=["/no/such/mount"])
@@ -118,18 +129,17 @@ class TestThresholds:
 
 
 class _FakeCpu:
-    """cpu_times() readings the test hands out one by one."""
+    """cpu_times() readings the test hands out one by one, each at its own moment."""
 
-    def __init__(self, *readings: tuple[float, float]) -> None:
+    def __init__(self, *readings: tuple[float, float, float]) -> None:
         self.readings = list(readings)
-        self.waits: list[float] = []
 
     def times(self) -> _Times:
-        busy, idle = self.readings.pop(0)
+        _, busy, idle = self.readings.pop(0)
         return _Times(user=busy, idle=idle)
 
-    def wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
+    def clock(self) -> float:
+        return self.readings[0][0]  # read just before the reading it goes with
 
 
 class _Times(NamedTuple):
@@ -138,26 +148,33 @@ class _Times(NamedTuple):
 
 
 class TestCpuOverTheInterval:
-    def test_the_first_reading_samples_a_short_window(self) -> None:
-        fake = _FakeCpu((10.0, 90.0), (10.2, 90.3))
-        meter = CpuMeter(times=fake.times, wait=fake.wait)
+    def test_the_first_reading_covers_the_time_since_boot_without_waiting(self) -> None:
+        fake = _FakeCpu((0.0, 10.0, 90.0))
+        meter = CpuMeter(times=fake.times, clock=fake.clock)
 
-        assert meter.percent() == 40.0
-        assert fake.waits == [0.25]
+        assert meter.percent() == 10.0
 
     def test_later_readings_cover_the_whole_interval_since_the_last(self) -> None:
         # A 0.25 s burst at 100% inside a minute that was otherwise idle.
-        fake = _FakeCpu((0.0, 0.0), (0.0, 1.0), (0.25, 60.75))
-        meter = CpuMeter(times=fake.times, wait=fake.wait)
+        fake = _FakeCpu((0.0, 0.0, 1.0), (60.0, 0.25, 60.75))
+        meter = CpuMeter(times=fake.times, clock=fake.clock)
         meter.percent()
 
         assert meter.percent() == 0.4
-        assert fake.waits == [0.25]
+
+    def test_a_reading_right_after_another_is_read_against_an_older_one(self) -> None:
+        # 0.1 s after the last reading is too short to rate: the minute before counts.
+        fake = _FakeCpu((0.0, 10.0, 90.0), (60.0, 40.0, 120.0), (60.1, 40.1, 120.0))
+        meter = CpuMeter(times=fake.times, clock=fake.clock)
+        meter.percent()
+        meter.percent()
+
+        assert meter.percent() == 50.1
 
     async def test_each_sweep_reads_cpu_against_the_previous_one(self) -> None:
-        fake = _FakeCpu((0.0, 0.0), (1.0, 1.0), (1.3, 60.7))
+        fake = _FakeCpu((0.0, 1.0, 1.0), (60.0, 1.3, 60.7))
         async with CheckContext() as context:
-            context.shared(("system", "cpu"), lambda: CpuMeter(times=fake.times, wait=fake.wait))
+            context.shared(("system", "cpu"), lambda: CpuMeter(times=fake.times, clock=fake.clock))
             first = await run_check(TARGET, context)
             second = await run_check(TARGET, context)
 
