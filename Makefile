@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint contract
+.PHONY: run test lint contract screenshots
 
 $(STAMP): pyproject.toml agent/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 # Schemathesis against a running server: every status and body as /openapi.json declares.
 contract: $(STAMP)
 	$(BIN)/python scripts/contract_check.py
+
+# The README's pictures of the dashboard, taken by the browser tests from a seeded store.
+screenshots: $(STAMP)
+	WATCHKEEPER_SCREENSHOTS=1 $(BIN)/pytest -q -n 0 -p no:cacheprovider tests/web/test_screenshots.py
 
 test: lint
 	$(BIN)/pytest

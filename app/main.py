@@ -37,6 +37,8 @@ from app.services.monitoring import build_monitoring
 from app.services.performance import AgentIngest, OtlpReceiver
 from app.services.performance.flusher import RequestTracking
 from app.services.supervisor import Supervisor
+from app.web.router import install_pages
+from app.web.status import router as status_page_router
 
 logger = logging.getLogger("watchkeeper")
 
@@ -156,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     declare_errors(app, routers, authenticated=get_current_user, store=get_store)
+    install_pages(app)
+    app.include_router(status_page_router)
     # Innermost first. The text guard buffers form bodies, so the body limit sits outside it.
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(

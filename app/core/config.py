@@ -201,6 +201,10 @@ class Settings(BaseSettings):
         default=True,
         description="Serve GET /metrics without a token (false: developers and admins only).",
     )
+    status_page_enabled: bool = Field(
+        default=False,
+        description="Serve the public status page, its feed and badges at /status, unsigned.",
+    )
 
     @model_validator(mode="after")
     def _default_sqlite_store(self) -> Settings:

@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.vocabulary.performance import SERVICE_NAME_PATTERN
+
 # Query parameters whose values are secrets (``?password=``, ``?api_key=``, ``?token=``...).
 _SECRET_QUERY_KEY = re.compile(
     r"(pass(word|wd)?|pwd|secret|token|key|signature|sig|credentials?)$", re.IGNORECASE
@@ -70,11 +72,17 @@ class PercentThresholds(StrictModel):
 
 
 class Target(StrictModel):
-    """What every target has; each kind narrows ``kind`` to its own name."""
+    """What every target has; each kind narrows ``kind`` to its own name. Only a ``public``
+    target is on the public status page, shown by its ``display_name`` when it has one."""
 
     kind: str
     name: str = Field(min_length=1, max_length=100)
     timeout_s: float = Field(default=5.0, gt=0, le=300)
+    public: bool = False
+    # Shown to the public in pages, feeds and badges: printable, like a service's name.
+    display_name: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=SERVICE_NAME_PATTERN
+    )
 
 
 class NetworkTarget(Target):

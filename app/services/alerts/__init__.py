@@ -6,5 +6,6 @@ Other domains use it through the names below; its modules are its own business.
 
 from app.services.alerts.dispatcher import Dispatcher
 from app.services.alerts.engine import AlertEngine, channels_of
+from app.services.alerts.status_page import StatusPage
 
-__all__ = ["AlertEngine", "Dispatcher", "channels_of"]
+__all__ = ["AlertEngine", "Dispatcher", "StatusPage", "channels_of"]
