@@ -64,6 +64,9 @@ def _fail_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
+STORE_TIMEOUT_SECONDS = 60.0
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per run, copied for each test (migrating is the slow part)."""
@@ -149,6 +152,9 @@ def settings(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         admin_token=ADMIN_TOKEN,
         monitor_in_process=False,
         alert_dispatch_in_process=False,
+        # A host busy with other work must not turn a slow statement into a 503; the fault
+        # tests that check the bound set their own.
+        database_timeout_seconds=STORE_TIMEOUT_SECONDS,
     )
 
 

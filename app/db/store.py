@@ -41,9 +41,10 @@ UNBOUNDED_LOCK_WAIT_SECONDS = 5.0
 UNBOUNDED_POOL_WAIT_SECONDS = 10.0
 # The share of the bound the server may spend on a statement before it cancels it itself.
 _SERVER_SHARE = 0.9
-# What the probe waits for SQLite's write lock: long enough for a commit to finish, short
-# enough that a lock held for good is reported at once.
-PROBE_LOCK_WAIT_MS = 100
+# What the probe waits for SQLite's write lock: long enough for another process's write to
+# finish on a busy host (100 ms was not, with two workers starting), short enough that a
+# lock held for good is reported within the probe's 2 s.
+PROBE_LOCK_WAIT_MS = 1000
 # Reads of a large file through the OS page cache instead of a copy per connection: random
 # reads (an index's candidates looked up by id) cost a fraction of going through read().
 _SQLITE_MMAP_BYTES = 256 * 1024 * 1024

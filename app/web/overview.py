@@ -72,10 +72,9 @@ async def _figures(
     uptime = await daily_uptime(
         session, days=UPTIME_DAYS, now=now, components=[c.name for c in components.items]
     )
-    services = (await analyzer.services()).services
     analyses = {
-        s.service: await analyzer.analysis(SERVICE_WINDOW_HOURS, services=(s.service,))
-        for s in services
+        service: await analyzer.analysis(SERVICE_WINDOW_HOURS, services=(service,))
+        for service in await analyzer.service_names()
     }
     kept = [(k, v) for k, v in request.query_params.multi_items() if k != "offset" and v]
     return {

@@ -67,14 +67,14 @@ async def performance_page(
 ) -> Response:
     """The window's figures, overall and per endpoint."""
     services = (service,) if service else ()
-    known = await analyzer.services()
+    known = await analyzer.service_names()
     analysis = await analyzer.analysis(hours, services=services)
     return page(
         request,
         visitor,
         "performance.html",
         {
-            "known": known.services,
+            "known": known,
             "service": service,
             "hours": hours,
             "windows": WINDOWS,

@@ -30,7 +30,14 @@ from app.main import prepare_store
 from app.services import accounts
 from app.vocabulary.accounts import Role, TokenKind
 from app.web.sessions import SESSION_COOKIE
-from tests.conftest import ADMIN_TOKEN, Account, MakeAccount, bearer, run_blocking
+from tests.conftest import (
+    ADMIN_TOKEN,
+    STORE_TIMEOUT_SECONDS,
+    Account,
+    MakeAccount,
+    bearer,
+    run_blocking,
+)
 from tests.e2e.watchkeeper_server import STARTUP_SECONDS, serve_watchkeeper
 from tests.web.seed import PASSWORD, configured_targets, seed_dashboard
 
@@ -171,6 +178,7 @@ def dashboard(
             alert_dispatch_in_process=False,
             targets=configured_targets(),
             status_page_enabled=True,
+            database_timeout_seconds=STORE_TIMEOUT_SECONDS,
         )
     now = utcnow()
 

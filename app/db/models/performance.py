@@ -50,6 +50,7 @@ class RequestMinute(RequestTally, Base):
     __table_args__ = (
         Index("ix_request_minutes_minute", "minute"),
         Index("ix_request_minutes_rolled_up_minute", "rolled_up", "minute"),
+        Index("ix_request_minutes_service_source_minute", "service", "source", "minute"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,7 +64,10 @@ class RequestHour(RequestTally, Base):
     every process merged."""
 
     __tablename__ = "request_hours"
-    __table_args__ = (Index("ix_request_hours_hour", "hour"),)
+    __table_args__ = (
+        Index("ix_request_hours_hour", "hour"),
+        Index("ix_request_hours_service_source_hour", "service", "source", "hour"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     hour: Mapped[datetime]

@@ -215,9 +215,14 @@ class HealthTrendQuery:
         now: datetime,
         max_gap: timedelta,
         in_maintenance: InMaintenance = lambda _component, _at: False,
+        overall_only: bool = False,
     ) -> None:
         self.session = session
         self.in_maintenance = in_maintenance
+        # The overall status alone (what the uptime objective reads): no component's sums,
+        # sketches, running state or incidents are read, which at thousands of components
+        # is most of the work.
+        self.overall_only = overall_only
         self.hours = hours
         self.now = now
         self.max_gap = max_gap
@@ -245,6 +250,8 @@ class HealthTrendQuery:
         for window_edge, later, earlier in ((before_edge, before, None), (edge, current, before)):
             if window_edge.split:
                 for component, split in (await self._split(window_edge.at)).items():
+                    if self.overall_only and component != OVERALL:
+                        continue
                     later[component].add(split.early, sign=-1)
                     if late := split.sketch(split.late_latencies):
                         later[component].sketches.append(late)
@@ -252,7 +259,7 @@ class HealthTrendQuery:
                         earlier[component].add(split.early)
                         if early := split.sketch(split.early_latencies):
                             earlier[component].sketches.append(early)
-        for state in await self.session.scalars(select(ComponentState)):
+        for state in await self.session.scalars(select(ComponentState).where(*self._only())):
             kinds[state.component] = state.kind
             self._add_running(current[state.component], state, start, self.now)
             self._add_running(before[state.component], state, before_edge.at, start)
@@ -299,6 +306,8 @@ class HealthTrendQuery:
     ) -> None:
         """The hourly latency sketches of the hours asked for ``window``, each to the window
         it counts in (the hour an edge cuts may belong to the other one, or to none)."""
+        if self.overall_only:
+            return  # the overall status has no latency of its own
         edge = edges[window]
         owner = _window_of(
             Part.BEFORE_EDGE if window is Window.BEFORE else Part.EDGE, edges, sketch=True
@@ -370,6 +379,7 @@ class HealthTrendQuery:
                     (HealthHour.component == OVERALL) & (HealthHour.hour >= earliest),
                 ),
                 HealthHour.hour <= self.now,
+                *self._only(HealthHour.component),
             )
             .group_by(HealthHour.component, part)
         )
@@ -497,12 +507,17 @@ class HealthTrendQuery:
                 overall.sketches.extend(tally.sketches)
         return overall
 
+    def _only(self, component: Any = ComponentState.component) -> tuple[Any, ...]:
+        """The condition keeping only the overall status's rows, when only it is asked."""
+        return (component == OVERALL,) if self.overall_only else ()
+
     async def _incidents(self, start: datetime) -> dict[str, list[Incident]]:
         rows = await self.session.scalars(
             select(HealthIncident)
             .where(
                 HealthIncident.started_at <= self.now,
                 or_(HealthIncident.ended_at.is_(None), HealthIncident.ended_at >= start),
+                *self._only(HealthIncident.component),
             )
             .order_by(HealthIncident.started_at)
         )

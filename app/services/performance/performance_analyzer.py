@@ -329,6 +329,10 @@ class PerformanceAnalyzer:
         )
         return spans, per_period
 
+    async def service_names(self) -> list[str]:
+        """Every service whose requests are stored, by name: what a page lists to pick from."""
+        return await catalog.service_names(self.session)
+
     async def services(self) -> ServiceReport:
         """Every service whose requests are stored, with its last day's figures."""
         return await catalog.service_report(self.session, now=self.now)
@@ -353,7 +357,11 @@ class PerformanceAnalyzer:
         target = self.objectives.availability_percent
         hours = int(SLO_WINDOW / HOUR)
         trend = await HealthTrendQuery(
-            self.session, hours=hours, now=self.now, max_gap=self.thresholds.max_gap
+            self.session,
+            hours=hours,
+            now=self.now,
+            max_gap=self.thresholds.max_gap,
+            overall_only=True,
         ).compute()
         uptime = trend.uptime_percent
         return SloCriterion(

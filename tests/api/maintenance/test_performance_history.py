@@ -238,6 +238,20 @@ class TestBottlenecksFromHistory:
         assert response.json()["recommendations"] == []
 
 
+async def rolled_up(app: FastAPI) -> int:
+    """Rolls the history's minutes older than two days into hours; the rows touched."""
+    flusher = MetricsFlusher(
+        app.state.store,
+        app.state.request_tracking.recorder,
+        flush_seconds=1,
+        rollup_after=timedelta(days=2),
+        retention=timedelta(days=400),
+        exemplars=5,
+        clock=lambda: NOW,
+    )
+    return await flusher.maintain()
+
+
 @pytest.mark.usefixtures("history")
 class TestRollupKeepsTheFigures:
     async def test_analysis_is_the_same_after_minutes_roll_up_into_hours(
@@ -245,23 +259,29 @@ class TestRollupKeepsTheFigures:
     ) -> None:
         url = f"{PERFORMANCE}/analysis?hours=48"
         before = (await client.get(url, headers=admin_headers)).json()
-        tracking = app.state.request_tracking
-        flusher = MetricsFlusher(
-            app.state.store,
-            tracking.recorder,
-            flush_seconds=1,
-            rollup_after=timedelta(days=2),
-            retention=timedelta(days=400),
-            exemplars=5,
-            clock=lambda: NOW,
-        )
 
-        touched = await flusher.maintain()
+        touched = await rolled_up(app)
         after = (await client.get(url, headers=admin_headers)).json()
 
         assert touched > 0
         assert after["overall"] == before["overall"]
         assert after["endpoints"] == before["endpoints"]
+
+    async def test_the_services_are_listed_from_the_hours_as_from_the_minutes(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str], app: FastAPI
+    ) -> None:
+        url = f"{PERFORMANCE}/services"
+        before = (await client.get(url, headers=admin_headers)).json()["services"]
+
+        await rolled_up(app)
+        after = (await client.get(url, headers=admin_headers)).json()["services"]
+
+        assert [s["service"] for s in after] == [s["service"] for s in before] != []
+        assert [s["sources"] for s in after] == [s["sources"] for s in before]
+        # An hour row is seen at its hour: the first minute it holds, floored.
+        for was, now in zip(before, after, strict=True):
+            assert now["first_seen"][:13] == was["first_seen"][:13]
+            assert now["last_seen"] == was["last_seen"]
 
 
 @pytest.mark.usefixtures("history")

@@ -121,6 +121,30 @@ class TestUptime:
         assert uptime["measured"] == pytest.approx(99.7)
         assert uptime["met"] is met
 
+    async def test_it_is_the_overall_uptime_of_the_health_trend_whatever_a_component_did(
+        self, app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        await monitored_hours(app, unhealthy_s=108.0)
+        async with app.state.store.unit_of_work() as session:
+            session.add_all(
+                HealthHour(
+                    component="reports-db",
+                    kind=ComponentKind.DATABASE,
+                    hour=NOW.replace(minute=0) - timedelta(hours=back),
+                    unhealthy_s=3600.0,
+                    checks=60,
+                    failures=60,
+                )
+                for back in range(1, 11)
+            )
+
+        uptime = (await criteria(client, admin_headers))["uptime"]
+        health = await client.get("/api/v1/maintenance/health?hours=720", headers=admin_headers)
+
+        trend = health.json()["trend"]
+        assert uptime["measured"] == trend["uptime_percent"] == pytest.approx(99.7)
+        assert {c["name"]: c["uptime_percent"] for c in trend["components"]}["reports-db"] == 0
+
 
 async def served(app: FastAPI, durations_ms: list[float]) -> None:
     """Requests of one route, written as the flusher would, an hour before ``NOW``."""

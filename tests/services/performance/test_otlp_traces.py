@@ -472,7 +472,11 @@ class TestInflate:
         with pytest.raises(PayloadTooLarge):
             inflate(bytes(11), None, 10)
 
-    @pytest.mark.parametrize("body", [b"not gzip", gzip.compress(b"x" * 100)[:-10]])
+    @pytest.mark.parametrize(
+        "body",
+        [b"not gzip", gzip.compress(b"x" * 100, mtime=0)[:-10]],
+        ids=["not gzip", "cut short"],  # a test id made of bytes differs between workers
+    )
     def test_broken_gzip_is_refused(self, body):
         with pytest.raises(DecodeError):
             inflate(body, "gzip", 1000)
