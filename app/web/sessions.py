@@ -20,7 +20,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Request, Response
 
@@ -59,23 +59,19 @@ def _is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+def _cookie(request: Request, path: str) -> dict[str, Any]:
+    """What every cookie of ours is, set or cleared: out of scripts' reach, sent on
+    same-site visits, only over HTTPS when the page came over it."""
+    return {"httponly": True, "samesite": "lax", "secure": _is_https(request), "path": path}
+
+
 def set_session_cookie(request: Request, response: Response, token: str, seconds: int) -> None:
     """Hands the browser its session."""
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=seconds,
-        httponly=True,
-        samesite="lax",
-        secure=_is_https(request),
-        path="/",
-    )
+    response.set_cookie(SESSION_COOKIE, token, max_age=seconds, **_cookie(request, "/"))
 
 
 def clear_session_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(
-        SESSION_COOKIE, httponly=True, samesite="lax", secure=_is_https(request), path="/"
-    )
+    response.delete_cookie(SESSION_COOKIE, **_cookie(request, "/"))
 
 
 def new_sign_in_nonce() -> str:
@@ -86,20 +82,12 @@ def new_sign_in_nonce() -> str:
 def set_sign_in_cookie(request: Request, response: Response, nonce: str) -> None:
     """Sets the cookie the sign-in form's ``nonce`` must match."""
     response.set_cookie(
-        SIGN_IN_COOKIE,
-        nonce,
-        max_age=SIGN_IN_FORM_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=_is_https(request),
-        path="/login",
+        SIGN_IN_COOKIE, nonce, max_age=SIGN_IN_FORM_SECONDS, **_cookie(request, "/login")
     )
 
 
 def clear_sign_in_nonce(request: Request, response: Response) -> None:
-    response.delete_cookie(
-        SIGN_IN_COOKIE, httponly=True, samesite="lax", secure=_is_https(request), path="/login"
-    )
+    response.delete_cookie(SIGN_IN_COOKIE, **_cookie(request, "/login"))
 
 
 def _same(given: object, expected: str | None) -> bool:
