@@ -10,21 +10,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.serving import free_port, wait_until_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "wk_process-output-admin-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Server:
@@ -50,18 +45,14 @@ class Server:
         )
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, deadline_s: float = 60.0) -> None:
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited early: {self.process.communicate()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("serve did not become ready in time")
+    def wait_ready(self) -> None:
+        wait_until_ready(f"{self.url}/readyz", self.process, self._exited_output)
+
+    def _exited_output(self) -> str:
+        if self.process.poll() is None:
+            return "(still running; its output is read when it stops)"
+        out, err = self.process.communicate()
+        return f"{out}{err}"
 
     def stop(self) -> tuple[str, str]:
         if self.process.poll() is None:

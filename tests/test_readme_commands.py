@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.served import ROOT, ServeProcess, free_port
+from tests.faults.served import ROOT, ServeProcess
+from tests.serving import free_port
 
 README = ROOT / "README.md"
 COMMAND_DEADLINE_S = 60.0  # against hanging, never a speed claim

@@ -28,7 +28,7 @@ from app.core.http_limits import HeaderLimitedProtocol
 from app.db.models import RequestMinute
 from app.db.store import Store
 from tests.conftest import ADMIN_TOKEN, bearer
-from tests.test_process_output import free_port
+from tests.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ME = "/api/v1/users/me"

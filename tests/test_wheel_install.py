@@ -11,22 +11,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
 from app.db import migrate
 from app.db import models as _all_tables  # noqa: F401  (registers every table)
 from app.db.base import Base
+from tests.serving import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 # Not part of the source a wheel is built from: environments, stores, caches, old builds.
@@ -76,14 +74,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin"
 
 
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(
     bin_dir: Path, port: int, cwd: Path, env: dict[str, str]
@@ -104,18 +94,6 @@ def serving(
             if server.poll() is None:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=30)
-
-
-def wait_until_ready(server: subprocess.Popen[bytes], url: str, log: Path) -> httpx.Response:
-    """The first answer of ``url`` that is not a connection error, within a minute."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"serve exited {server.returncode}:\n{log.read_text()}"
-        try:
-            return httpx.get(url, timeout=5)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"no answer from {url} within a minute:\n{log.read_text()}")
 
 
 class TestInstalledWheel:
@@ -154,12 +132,11 @@ class TestInstalledWheel:
         port = free_port()
         with serving(installed, port, tmp_path, env) as server:
             ready = wait_until_ready(
-                server, f"http://127.0.0.1:{port}/readyz", tmp_path / "serve.log"
+                f"http://127.0.0.1:{port}/readyz", server, (tmp_path / "serve.log").read_text
             )
             server.send_signal(signal.SIGTERM)
             stopped = server.wait(timeout=30)
 
-        assert ready.status_code == 200, ready.text
         assert ready.json()["store"] == "sqlite"
         # uvicorn shuts down gracefully, then re-raises the signal so the exit code tells why.
         assert stopped in (0, -signal.SIGTERM), (tmp_path / "serve.log").read_text()

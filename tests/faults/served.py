@@ -7,27 +7,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
-
 from tests.faults.deadlines import READY_DEADLINE
+from tests.serving import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 WATCHKEEPER = ROOT / ".venv" / "bin" / "watchkeeper"
 START_DEADLINE_S = 60.0  # migrating a fresh store and spawning the workers, on a busy host
 STOP_DEADLINE_S = 30.0
-POLL_S = 0.1
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound once to learn a free number, released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ServeProcess:
@@ -55,19 +44,13 @@ class ServeProcess:
     def wait_ready(self) -> None:
         """Returns once ``/readyz`` says 200; fails if the process exits or is not ready in
         ``START_DEADLINE_S``."""
-        deadline = time.monotonic() + START_DEADLINE_S
-        with httpx.Client(timeout=READY_DEADLINE) as http:
-            # Polled: a server announces readiness only by answering.
-            while not self._ready(http):
-                assert self.process.poll() is None, f"serve exited:\n{self.output()}"
-                assert time.monotonic() < deadline, f"serve not ready in time:\n{self.output()}"
-                time.sleep(POLL_S)
-
-    def _ready(self, http: httpx.Client) -> bool:
-        try:
-            return http.get(f"{self.url}/readyz").status_code == 200
-        except httpx.TransportError:
-            return False
+        wait_until_ready(
+            f"{self.url}/readyz",
+            self.process,
+            self.output,
+            deadline_s=START_DEADLINE_S,
+            answer_s=READY_DEADLINE,
+        )
 
     def kill(self) -> None:
         """SIGKILL to the command and its workers, as the OOM killer or a pulled plug would:

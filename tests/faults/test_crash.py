@@ -24,7 +24,8 @@ from app.db.models import RequestMinute
 from app.db.store import Store
 from tests.conftest import ADMIN_TOKEN
 from tests.faults.deadlines import ANSWER_DEADLINE
-from tests.faults.served import ROOT, ServeProcess, free_port
+from tests.faults.served import ROOT, ServeProcess
+from tests.serving import free_port
 
 FLUSH_SECONDS = 0.5
 LOAD_SECONDS = 5.0  # ten flush intervals
