@@ -4,8 +4,9 @@ number of routes, and how accurate it is.
 For each route count asked (``--routes 50,200,1000``, each route served by every one of
 ``--services`` services), builds 10 million synthetic requests over 30 days (long-tailed
 durations, a few failing routes, Zipf-like popularity, a daily rhythm) and stores them the
-way a running server leaves them: hour rows for every complete hour, minute rows for the
-last two days (marked rolled up, except the current hour's). The sketches are built with
+way a running server leaves them: day rows for every complete day, hour rows for every
+complete hour (marked rolled up, except the current day's), minute rows for the last two
+days (marked rolled up, except the current hour's). The sketches are built with
 numpy (``encode_groups``) straight from the durations; no request goes through HTTP.
 
 Then, on a store of its own per size:
@@ -60,8 +61,8 @@ sys.path.insert(0, str(ROOT))
 from scratch import scratch_postgres  # noqa: E402
 
 from app.core.config import Settings  # noqa: E402
-from app.core.hours import hour_ceil, hour_floor  # noqa: E402
-from app.db.models import RequestHour, RequestMinute  # noqa: E402
+from app.core.hours import day_floor, hour_ceil, hour_floor  # noqa: E402
+from app.db.models import RequestDay, RequestHour, RequestMinute  # noqa: E402
 from app.db.store import Store  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.services.performance.figures import read_segments  # noqa: E402
@@ -167,9 +168,18 @@ def rows(
 
 async def load(store: Store, traffic: Traffic, shape: Shape, now: datetime) -> dict[str, int]:
     """Stores the traffic as a server that ran for 30 days would have left it."""
-    current_hour = hour_floor(now)
+    current_hour, current_day = hour_floor(now), day_floor(now)
+    days = [
+        {**{k: v for k, v in row.items() if k != "at"}, "day": row["at"]}
+        for row in rows(traffic, shape, now, step_s=86_400, since_s=None)
+        if row["at"] < current_day
+    ]
     hours = [
-        {**{k: v for k, v in row.items() if k != "at"}, "hour": row["at"]}
+        {
+            **{k: v for k, v in row.items() if k != "at"},
+            "hour": row["at"],
+            "rolled_up": row["at"] < current_day,
+        }
         for row in rows(traffic, shape, now, step_s=3600, since_s=None)
         if row["at"] < current_hour
     ]
@@ -182,13 +192,13 @@ async def load(store: Store, traffic: Traffic, shape: Shape, now: datetime) -> d
         }
         for row in rows(traffic, shape, now, step_s=60, since_s=2 * 86_400)
     ]
-    for table, batch in ((RequestHour, hours), (RequestMinute, minutes)):
+    for table, batch in ((RequestDay, days), (RequestHour, hours), (RequestMinute, minutes)):
         for start in range(0, len(batch), INSERT_CHUNK):
             async with store.unit_of_work() as session:
                 await session.execute(insert(table), batch[start : start + INSERT_CHUNK])
     async with store.engine.connect() as connection:
         await connection.execute(text("ANALYZE"))
-    return {"hour_rows": len(hours), "minute_rows": len(minutes)}
+    return {"day_rows": len(days), "hour_rows": len(hours), "minute_rows": len(minutes)}
 
 
 def exact_quantiles(
@@ -446,7 +456,8 @@ def print_size(report: dict[str, Any], size: dict[str, Any], backend: str) -> No
     print(
         f"\n{backend}: {report['requests']:,} requests over {report['days']} days, "
         f"{size['routes']} routes x {report['services']} services = {size['endpoints']} "
-        f"endpoints; {figures['hour_rows']:,} hour rows, {figures['minute_rows']:,} minute "
+        f"endpoints; {figures['day_rows']:,} day rows, {figures['hour_rows']:,} hour rows, "
+        f"{figures['minute_rows']:,} minute "
         f"rows (loaded in {figures['load_s']} s)"
     )
     print(f"  {'endpoint':<22}{'median ms':>10}{'best ms':>9}{'target':>8}  ok")

@@ -1,4 +1,5 @@
-"""Whole hours, the grain of every rollup: health hours, request hours, trend windows."""
+"""Whole hours and days, the grains of the rollups: health hours, request hours and days, trend
+windows. Days are UTC days."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 HOUR: Final = timedelta(hours=1)
+DAY: Final = timedelta(days=1)
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -18,6 +20,17 @@ def hour_ceil(moment: datetime) -> datetime:
     """The first hour boundary at or after ``moment``."""
     floor = hour_floor(moment)
     return floor if floor == moment else floor + HOUR
+
+
+def day_floor(moment: datetime) -> datetime:
+    """The start of the (UTC) day ``moment`` falls in."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_ceil(moment: datetime) -> datetime:
+    """The first day boundary at or after ``moment``."""
+    floor = day_floor(moment)
+    return floor if floor == moment else floor + DAY
 
 
 def split_by_hour(start: datetime, end: datetime) -> Iterator[tuple[datetime, float]]:

@@ -10,7 +10,7 @@ from app.db.models.health import (
 )
 from app.db.models.ingest import IngestBatch, IngestStream
 from app.db.models.issues import Issue, IssueComment, IssueEvent, IssueLabel
-from app.db.models.performance import RequestHour, RequestMinute
+from app.db.models.performance import RequestDay, RequestHour, RequestMinute
 from app.db.models.users import ApiToken, User
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "IssueEvent",
     "IssueLabel",
     "MaintenanceWindow",
+    "RequestDay",
     "RequestHour",
     "RequestMinute",
     "User",

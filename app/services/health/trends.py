@@ -182,6 +182,10 @@ class Part(IntEnum):
     CURRENT = 3
 
 
+# The parts of the hours whose sketches come with the sums: the current window's.
+_SKETCHED_PARTS = (Part.EDGE, Part.CURRENT)
+
+
 @dataclass
 class EdgeSplit:
     """One component's share of an edge hour: sums before the edge, latencies either side."""
@@ -243,10 +247,16 @@ class HealthTrendQuery:
         windows = {Window.CURRENT: current, Window.BEFORE: before}
         for row in sums:
             kinds[row.component] = row.kind
-            window = _window_of(Part(row.part), edges)
+            part = Part(row.part)
+            window = _window_of(part, edges)
             if window is not None:
                 windows[window][row.component].add_sums(row)
-        await self._add_sketches(windows, edges, Window.CURRENT)
+            # This window's sketches came with its sums (the window before's are read only
+            # if its direction needs them); the edge hour's may belong to either window.
+            owner = _window_of(part, edges, sketch=True)
+            if part in _SKETCHED_PARTS and owner is not None and row.joined:
+                lengths = [int(length) for length in row.lengths.split(",")]
+                windows[owner][row.component].sketches.add(bytes(row.joined), lengths)
         for window_edge, later, earlier in ((before_edge, before, None), (edge, current, before)):
             if window_edge.split:
                 for component, split in (await self._split(window_edge.at)).items():
@@ -297,47 +307,32 @@ class HealthTrendQuery:
     ) -> tuple[str, str]:
         """The direction told by latency, once uptime told none: only then are the earlier
         window's sketches read (every component's, as a month of them is ~16,000 rows)."""
-        await self._add_sketches(windows, edges, Window.BEFORE)
+        await self._add_earlier_sketches(windows[Window.BEFORE], edges)
         before, current = (self._overall_latency(windows[w]) for w in Window)
         return latency_direction(before, current)
 
-    async def _add_sketches(
-        self, windows: dict[Window, dict[str, Tally]], edges: tuple[Edge, Edge], window: Window
+    async def _add_earlier_sketches(
+        self, before: dict[str, Tally], edges: tuple[Edge, Edge]
     ) -> None:
-        """The hourly latency sketches of the hours asked for ``window``, each to the window
-        it counts in (the hour an edge cuts may belong to the other one, or to none)."""
-        if self.overall_only:
-            return  # the overall status has no latency of its own
-        edge = edges[window]
-        owner = _window_of(
-            Part.BEFORE_EDGE if window is Window.BEFORE else Part.EDGE, edges, sketch=True
-        )
-        if owner is not None:
+        """The hourly latency sketches of the window before: the hour its start cuts (unless
+        raw results split it) and the hours up to the one the current window's start cuts,
+        which came with the current window's sums."""
+        edge, later = edges
+        if _window_of(Part.BEFORE_EDGE, edges, sketch=True) is Window.BEFORE:
             for component, joined, lengths in await self._hour_sketches(edge.hour, edge.hour):
-                windows[owner][component].sketches.add(joined, lengths)
+                before[component].sketches.add(joined, lengths)
         # Plain ranges, so the store compares no more than it must for each of ~16,000 rows.
-        inner = (
-            await self._hour_sketches(edge.hour + HOUR, edges[Window.CURRENT].hour - HOUR)
-            if window is Window.BEFORE
-            else await self._hour_sketches(edge.hour + HOUR, self.now)
-        )
-        for component, joined, lengths in inner:
-            windows[window][component].sketches.add(joined, lengths)
+        for component, joined, lengths in await self._hour_sketches(
+            edge.hour + HOUR, later.hour - HOUR
+        ):
+            before[component].sketches.add(joined, lengths)
 
     async def _hour_sketches(
         self, first: datetime, last: datetime
     ) -> list[tuple[str, bytes, list[int]]]:
         """Per component, the sketches of every hour from ``first`` to ``last`` with
-        latencies: joined end to end by the store, with their lengths, so thousands of
-        hours come back as one row each (and leave no garbage to collect)."""
-        sketch = HealthHour.latency_sketch
-        joined: Any
-        if self.session.get_bind().dialect.name == "postgresql":
-            joined = func.string_agg(sketch, cast(literal(""), LargeBinary))
-            lengths = func.string_agg(cast(func.length(sketch), String), ",")
-        else:
-            joined = cast(func.group_concat(sketch, ""), LargeBinary)
-            lengths = func.group_concat(func.length(sketch))
+        latencies, one row each (see ``_joined``)."""
+        joined, lengths = self._joined()
         connection = await self.session.connection()
         rows = await connection.execute(
             select(HealthHour.component, joined, lengths)
@@ -348,6 +343,23 @@ class HealthTrendQuery:
             (component, bytes(data), [int(length) for length in sizes.split(",")])
             for component, data, sizes in rows.all()
         ]
+
+    def _joined(self, *only: Any) -> tuple[Any, Any]:
+        """Aggregates of a group's latency sketches (of its rows meeting ``only``): the
+        sketches end to end, and their lengths. Thousands of hours come back as one value
+        (and leave no garbage to collect)."""
+        sketch = HealthHour.latency_sketch
+        joined: Any
+        lengths: Any
+        if self.session.get_bind().dialect.name == "postgresql":
+            joined = func.string_agg(sketch, cast(literal(""), LargeBinary))
+            lengths = func.string_agg(cast(func.length(sketch), String), ",")
+        else:
+            joined = func.group_concat(sketch, "")
+            lengths = func.group_concat(func.length(sketch))
+        if only:
+            joined, lengths = joined.filter(*only), lengths.filter(*only)
+        return cast(joined, LargeBinary), lengths
 
     def _part(self, asked: tuple[datetime, datetime]) -> Any:
         """Which ``Part`` an hourly row is, by its hour."""
@@ -361,17 +373,21 @@ class HealthTrendQuery:
 
     async def _sums(self, asked: tuple[datetime, datetime]) -> list[Row[Any]]:
         """Sums per component and ``Part``: every component's in this window, and only the
-        overall status's before it (its uptime is all the comparison shows)."""
+        overall status's before it (its uptime is all the comparison shows); with them, the
+        latency sketches of each part, joined end to end by the store (``_joined``)."""
         # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
         # as objects within a request).
         part = self._part(asked)
         earliest, latest = (hour_floor(at) for at in asked)
+        joined, lengths = self._joined(HealthHour.latency_count > 0)
         rows = await self.session.execute(
             select(
                 HealthHour.component,
                 part,
                 func.max(HealthHour.kind).label("kind"),
                 *(func.sum(getattr(HealthHour, column)).label(column) for column in _SUMMED),
+                joined.label("joined"),
+                lengths.label("lengths"),
             )
             .where(
                 or_(

@@ -3,11 +3,12 @@
 An endpoint is one service's method and route; every read may be narrowed to some services
 (none named: every service).
 
-A range ``[since, until)`` is answered from the hour rows of the whole hours it covers
-(plus minute rows of those hours not rolled up yet, e.g. late flushes) and from every
-minute row of the partial hours at its edges. That is exact for any range whose edges are
-within the minute retention, and each request is read once: a rolled-up minute is only read
-where its hour row is not.
+A range ``[since, until)`` is answered from the day rows of the whole days it covers, the
+hour rows of the other whole hours, and every minute row of the partial hours at its edges,
+plus the rows a rollup has not folded in yet (minutes of its whole hours and hours of its
+whole days, e.g. late flushes). That is exact for any range whose edges are within the
+minute retention, and each request is read once: a rolled-up row is only read where the
+row it was rolled into is not.
 
 The store does the adding up: one grouped query per read returns, for each stretch and
 endpoint, its counts, sums and maximum and the concatenation of its stored sketches (with
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
@@ -49,8 +50,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from watchkeeper_agent.sketch import HEADER
 
-from app.core.hours import hour_ceil, hour_floor
-from app.db.models import RequestHour, RequestMinute
+from app.core.hours import day_ceil, day_floor, hour_ceil, hour_floor
+from app.db.models import RequestDay, RequestHour, RequestMinute
 from app.schemas.objectives import Objectives
 from app.services.performance.histograms import (
     EMPTY,
@@ -235,42 +236,70 @@ def _grouped(bounds: Sequence[datetime], services: Collection[str]) -> Select[*t
 
 def _tallies(bounds: Sequence[datetime], services: Collection[str]) -> CompoundSelect[Any]:
     """Every stored row a read of the stretches needs, each with the stretch it is in."""
-    whole = _whole_hours(bounds)
-    minute = RequestMinute.minute
-    # At the edges every minute; inside whole hours only what the hour rows lack. Each
-    # part is an index range, so no minute of the whole hours is read to be dropped.
-    around = [bounds[0], *itertools.chain.from_iterable(whole), bounds[-1]]
-    edges = [(a, b) for a, b in zip(around[::2], around[1::2], strict=True) if a < b]
-    in_range = [
-        *(and_(minute >= since, minute < until) for since, until in edges),
+    days = _whole(bounds, day_ceil, day_floor)
+    hours = _whole(bounds, hour_ceil, hour_floor)
+    minute, hour = RequestMinute.minute, RequestHour.hour
+    # Whole days from day rows, the other whole hours from hour rows, every minute at the
+    # edges; inside a day or an hour only what its rollup lacks (rows stored late). Each
+    # part is an index range, so no row of a rolled-up stretch is read to be dropped.
+    minutes_in = [
+        *_between(minute, _gaps(bounds[0], hours, bounds[-1])),
         and_(RequestMinute.rolled_up == false(), minute >= bounds[0], minute < bounds[-1]),
     ]
-    parts = [_tally(RequestMinute, minute, bounds, services).where(or_(*in_range))]
-    if whole:
-        hour = RequestHour.hour
-        parts.append(
-            _tally(RequestHour, hour, bounds, services).where(
-                or_(*(and_(hour >= first, hour < last) for first, last in whole))
-            )
-        )
+    parts = [_tally(RequestMinute, minute, bounds, services).where(or_(*minutes_in))]
+    hours_in = _between(hour, _within(hours, _gaps(bounds[0], days, bounds[-1])))
+    if days:
+        hours_in.append(and_(RequestHour.rolled_up == false(), or_(*_between(hour, days))))
+    if hours_in:
+        parts.append(_tally(RequestHour, hour, bounds, services).where(or_(*hours_in)))
+    if days:
+        day = RequestDay.day
+        parts.append(_tally(RequestDay, day, bounds, services).where(or_(*_between(day, days))))
     return union_all(*parts)
 
 
-def _whole_hours(bounds: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    """The runs of whole hours inside the stretches, ascending; the hour rows cover them."""
-    runs: list[tuple[datetime, datetime]] = []
+Run = tuple[datetime, datetime]
+
+
+def _whole(
+    bounds: Sequence[datetime],
+    ceil: Callable[[datetime], datetime],
+    floor: Callable[[datetime], datetime],
+) -> list[Run]:
+    """The runs of whole periods (hours or days) inside the stretches, ascending."""
+    runs: list[Run] = []
     for since, until in itertools.pairwise(bounds):
-        first, last = hour_ceil(since), hour_floor(until)
+        first, last = ceil(since), floor(until)
         if first >= last:
             continue
-        if runs and runs[-1][1] == first:  # stretches that meet on an hour read as one run
+        if runs and runs[-1][1] == first:  # stretches that meet on a boundary read as one run
             first = runs.pop()[0]
         runs.append((first, last))
     return runs
 
 
+def _gaps(start: datetime, runs: Sequence[Run], end: datetime) -> list[Run]:
+    """The parts of ``[start, end)`` outside ``runs`` (ascending, inside it)."""
+    around = [start, *itertools.chain.from_iterable(runs), end]
+    return [(a, b) for a, b in zip(around[::2], around[1::2], strict=True) if a < b]
+
+
+def _within(runs: Sequence[Run], limits: Sequence[Run]) -> list[Run]:
+    """The parts of ``runs`` inside ``limits``."""
+    return [
+        (max(a, low), min(b, high))
+        for a, b in runs
+        for low, high in limits
+        if max(a, low) < min(b, high)
+    ]
+
+
+def _between(column: Any, runs: Iterable[Run]) -> list[ColumnElement[bool]]:
+    return [and_(column >= first, column < last) for first, last in runs]
+
+
 def _tally(
-    table: type[RequestHour] | type[RequestMinute],
+    table: type[RequestDay] | type[RequestHour] | type[RequestMinute],
     at: Any,
     bounds: Sequence[datetime],
     services: Collection[str],

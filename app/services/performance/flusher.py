@@ -7,7 +7,8 @@ add up: analysis windows merge every minute row, and a rollup folds every minute
 complete hour, partial ones included, so each request is counted once. When the store refuses, the
 buckets go back into the recorder (whose bound caps memory) and the next round retries;
 a bucket is written by exactly one successful transaction, so nothing is lost or counted
-twice. Every few minutes the same task rolls complete hours up and prunes expired rows.
+twice. Every few minutes the same task rolls complete hours and days up and prunes expired
+rows.
 Any other error is a bug: it ends :meth:`~MetricsFlusher.run` (the buckets still go back)
 for the supervisor to log and restart. On shutdown :meth:`~MetricsFlusher.shutdown`
 flushes everything still held, the current minute included.
@@ -103,19 +104,23 @@ class MetricsFlusher:
         return stored
 
     async def maintain(self) -> int:
-        """Rolls complete hours up and deletes expired rows, batch by batch; rows touched."""
+        """Rolls complete hours up, then complete days, and deletes expired rows, batch by
+        batch; rows touched."""
         now = self.clock()
         touched = 0
-        while True:
-            try:
-                async with self.store.unit_of_work() as session:
-                    rolled = await storage.roll_up(session, before=now, exemplars=self.exemplars)
-            except storage.RollupRace as race:
-                logger.info("rollup skipped: %s", race)
-                return touched
-            touched += rolled
-            if not rolled:
-                break
+        for grain in (storage.MINUTES_INTO_HOURS, storage.HOURS_INTO_DAYS):
+            while True:
+                try:
+                    async with self.store.unit_of_work() as session:
+                        rolled = await storage.roll_up(
+                            session, before=now, exemplars=self.exemplars, grain=grain
+                        )
+                except storage.RollupRace as race:
+                    logger.info("rollup skipped: %s", race)
+                    return touched
+                touched += rolled
+                if not rolled:
+                    break
         while True:
             async with self.store.unit_of_work() as session:
                 removed = await storage.delete_expired(

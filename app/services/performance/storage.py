@@ -1,24 +1,26 @@
-"""Writing request metrics: drained minutes as rows, hourly rollups and retention.
+"""Writing request metrics: drained minutes as rows, hourly and daily rollups, retention.
 
 Rows are only ever inserted (see ``app.db.models.performance``). A rollup batch inserts
 the hour rows and marks its minutes rolled up with ``WHERE rolled_up = false``; when
 another process rolled some of them first, the row count differs and the batch is rolled
-back, so concurrent rollups never count a minute twice.
+back, so concurrent rollups never count a minute twice. Hours roll up into days the same
+way.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import delete, false, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from watchkeeper_agent.recorder import Exemplar, MinuteBucket
 
-from app.core.hours import hour_floor
-from app.db.models import IngestBatch, RequestHour, RequestMinute
+from app.core.hours import DAY, day_floor, hour_floor
+from app.db.models import IngestBatch, RequestDay, RequestHour, RequestMinute
 from app.vocabulary.sketch import from_many_bytes
 
 BATCH: Final = 5000
@@ -71,65 +73,84 @@ def slowest(exemplars: Iterable[dict[str, Any]], keep: int) -> list[dict[str, An
     return sorted(exemplars, key=lambda e: float(e["duration_ms"]), reverse=True)[:keep]
 
 
-async def roll_up(session: AsyncSession, *, before: datetime, exemplars: int) -> int:
-    """Rolls one batch of minutes of complete hours before ``before`` into hour rows.
+@dataclass(frozen=True)
+class Grain:
+    """One rollup: the rows of a finer grain folded into rows of a coarser one."""
 
-    Returns the minute rows rolled up (0 when none are left); raises :class:`RollupRace`
-    when another process got to some of them first.
+    rows: type[RequestMinute] | type[RequestHour]
+    at: str  # the time column of ``rows``
+    into: type[RequestHour] | type[RequestDay]
+    into_at: str  # the time column of ``into``
+    floor: Callable[[datetime], datetime]
+
+
+MINUTES_INTO_HOURS: Final = Grain(RequestMinute, "minute", RequestHour, "hour", hour_floor)
+HOURS_INTO_DAYS: Final = Grain(RequestHour, "hour", RequestDay, "day", day_floor)
+
+
+async def roll_up(
+    session: AsyncSession, *, before: datetime, exemplars: int, grain: Grain = MINUTES_INTO_HOURS
+) -> int:
+    """Rolls one batch of rows of complete periods before ``before`` (hours of minutes, or
+    days of hours) into rows of the coarser grain.
+
+    Returns the rows rolled up (0 when none are left); raises :class:`RollupRace` when
+    another process got to some of them first.
     """
-    rows = (
-        await session.execute(
-            select(RequestMinute)
-            .where(RequestMinute.rolled_up == false(), RequestMinute.minute < hour_floor(before))
-            .order_by(RequestMinute.minute)
-            .limit(BATCH)
-        )
-    ).scalars()
-    groups: dict[tuple[Any, ...], list[RequestMinute]] = defaultdict(list)
+    table, at = grain.rows, getattr(grain.rows, grain.at)
+    found = await session.execute(
+        select(table)
+        .where(table.rolled_up == false(), at < grain.floor(before))
+        .order_by(at)
+        .limit(BATCH)
+    )
+    # select() of a union of tables is typed by their common base; the rows are ``table``'s.
+    rows = cast(Sequence[RequestMinute | RequestHour], found.scalars().all())
+    groups: dict[tuple[Any, ...], list[RequestMinute | RequestHour]] = defaultdict(list)
     for row in rows:
-        key = (hour_floor(row.minute), row.service, row.source, row.route, row.method)
-        groups[(*key, row.status_class)].append(row)
+        key = (grain.floor(getattr(row, grain.at)), row.service, row.source, row.route)
+        groups[(*key, row.method, row.status_class)].append(row)
     if not groups:
         return 0
-    hours = []
-    for (hour, service, source, route, method, klass), minutes in groups.items():
-        hours.append(
+    merged = []
+    for (period, service, source, route, method, klass), parts in groups.items():
+        merged.append(
             {
-                "hour": hour,
+                grain.into_at: period,
                 "service": service,
                 "source": source,
                 "route": route,
                 "method": method,
                 "status_class": klass,
-                "count": sum(m.count for m in minutes),
-                "sum_ms": sum(m.sum_ms for m in minutes),
-                "max_ms": max(m.max_ms for m in minutes),
-                "sketch": from_many_bytes([m.sketch for m in minutes]).to_bytes(),
-                "exemplars": slowest((e for m in minutes for e in m.exemplars), exemplars),
+                "count": sum(m.count for m in parts),
+                "sum_ms": sum(m.sum_ms for m in parts),
+                "max_ms": max(m.max_ms for m in parts),
+                "sketch": from_many_bytes([m.sketch for m in parts]).to_bytes(),
+                "exemplars": slowest((e for m in parts for e in m.exemplars), exemplars),
             }
         )
-    ids = [m.id for minutes in groups.values() for m in minutes]
+    ids = [m.id for parts in groups.values() for m in parts]
     marked = 0
     for start in range(0, len(ids), 500):  # keeps every IN list within SQLite's limits
         chunk = ids[start : start + 500]
         result = await session.execute(
-            update(RequestMinute)
-            .where(RequestMinute.id.in_(chunk), RequestMinute.rolled_up == false())
+            update(table)
+            .where(table.id.in_(chunk), table.rolled_up == false())
             .values(rolled_up=True)
             .execution_options(synchronize_session=False)
         )
         marked += result.rowcount  # type: ignore[attr-defined]
     if marked != len(ids):
-        raise RollupRace(f"{len(ids) - marked} of {len(ids)} minutes were rolled up elsewhere")
-    await session.execute(insert(RequestHour), hours)
+        raise RollupRace(f"{len(ids) - marked} of {len(ids)} rows were rolled up elsewhere")
+    await session.execute(insert(grain.into), merged)
     return len(ids)
 
 
 async def delete_expired(
     session: AsyncSession, *, minutes_before: datetime, hours_before: datetime
 ) -> int:
-    """Deletes one batch of rolled-up minutes, of expired hours and of expired agent batch
-    ids; returns rows deleted."""
+    """Deletes one batch of rolled-up minutes, of expired hours and days and of expired
+    agent batch ids; returns rows deleted."""
     removed = 0
     minute_batch = (
         select(RequestMinute.id)
@@ -137,12 +158,15 @@ async def delete_expired(
         .limit(BATCH)
     )
     hour_batch = select(RequestHour.id).where(RequestHour.hour < hours_before).limit(BATCH)
+    # A day goes once all of it is past the retention, as its last hour does.
+    day_batch = select(RequestDay.id).where(RequestDay.day < hours_before - DAY).limit(BATCH)
     # A batch older than the retention could only be retried with minutes refused anyway.
     batch_ids = select(IngestBatch.id).where(IngestBatch.received_at < hours_before).limit(BATCH)
     # Bounded subqueries keep each transaction short on a large backlog.
     for statement in (
         delete(RequestMinute).where(RequestMinute.id.in_(minute_batch.scalar_subquery())),
         delete(RequestHour).where(RequestHour.id.in_(hour_batch.scalar_subquery())),
+        delete(RequestDay).where(RequestDay.id.in_(day_batch.scalar_subquery())),
         delete(IngestBatch).where(IngestBatch.id.in_(batch_ids.scalar_subquery())),
     ):
         result = await session.execute(statement.execution_options(synchronize_session=False))

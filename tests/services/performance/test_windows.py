@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from watchkeeper_agent.recorder import MinuteBucket
 
+from app.db.models import RequestDay
 from app.services.performance import storage
 from app.services.performance.flusher import MetricsFlusher
 from app.vocabulary.performance import RequestSource, StatusClass
@@ -190,3 +192,62 @@ class TestDays:
         assert window["start"] == at("2026-10-21T06:00")
         assert window["end"] == at("2026-11-20T06:02")
         assert window["precision"] == "hour"
+
+
+class TestWholeDays:
+    """Hours of a complete day are rolled up into a day row, read for every window that
+    covers the whole day; hours stored late are counted once at every stage."""
+
+    async def test_a_week_reads_the_same_figures_from_days_as_from_hours(
+        self, app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        await store_minutes(
+            app,
+            *(
+                served(NOW - timedelta(minutes=back), 1 + back % 7, 5.0 + back % 400)
+                for back in range(1, 9 * 24 * 60, 17)
+            ),
+        )
+        url = f"{PERFORMANCE}/analysis?hours=96"
+        # Past the minutes kept, the window starts at its hour either way.
+        async with app.state.store.unit_of_work() as session:
+            await storage.roll_up(session, before=NOW, exemplars=5)
+        from_hours = await get(client, url, admin_headers)
+
+        await roll_up_as_the_server_would(app)
+        from_days = await get(client, url, admin_headers)
+
+        assert await stored_days(app) == {f"2026-11-{day:02d}" for day in range(11, 20)}
+        assert from_days == from_hours
+        assert from_days["window"]["start"] == at("2026-11-16T06:00")
+        assert from_days["overall"]["requests"] > 0
+
+    async def test_an_hour_stored_late_into_a_rolled_up_day_counts_once_at_every_stage(
+        self, app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        on_time = [served(datetime(2026, 11, 18, hour, 30, tzinfo=UTC), 10) for hour in range(24)]
+        await store_minutes(app, *on_time)
+        await roll_up_as_the_server_would(app)
+        url = f"{PERFORMANCE}/analysis?hours=72"
+        assert (await get(client, url, admin_headers))["overall"]["requests"] == 240
+
+        late = served(datetime(2026, 11, 18, 9, 45, tzinfo=UTC), 5, duration_ms=900.0)
+        await store_minutes(app, late)
+        as_minute = await get(client, url, admin_headers)
+        async with app.state.store.unit_of_work() as session:
+            await storage.roll_up(session, before=NOW, exemplars=5)
+        as_hour = await get(client, url, admin_headers)
+        await roll_up_as_the_server_would(app)
+        as_day = await get(client, url, admin_headers)
+
+        for answer in (as_minute, as_hour, as_day):
+            assert answer["overall"]["requests"] == 245
+            assert answer["overall"]["max_ms"] == pytest.approx(900.0, rel=0.01)
+        assert as_hour == as_minute == as_day
+
+
+async def stored_days(app: FastAPI) -> set[str]:
+    """The days the store holds day rows for."""
+    async with app.state.store.unit_of_work() as session:
+        days = await session.scalars(select(RequestDay.day).distinct())
+        return {day.date().isoformat() for day in days}
