@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.hours import HOUR, hour_floor, split_by_hour
 from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
 from app.db.models.health import OVERALL
+from app.db.store import group_blobs_in_memory
 from app.schemas.health import ComponentTrend, HealthTrend, Incident, TrendPrecision
 from app.services.health.history import (
     InMaintenance,
@@ -380,6 +381,7 @@ class HealthTrendQuery:
         part = self._part(asked)
         earliest, latest = (hour_floor(at) for at in asked)
         joined, lengths = self._joined(HealthHour.latency_count > 0)
+        await group_blobs_in_memory(await self.session.connection())
         rows = await self.session.execute(
             select(
                 HealthHour.component,

@@ -52,6 +52,7 @@ from watchkeeper_agent.sketch import HEADER
 
 from app.core.hours import day_ceil, day_floor, hour_ceil, hour_floor
 from app.db.models import RequestDay, RequestHour, RequestMinute
+from app.db.store import group_blobs_in_memory
 from app.schemas.objectives import Objectives
 from app.services.performance.histograms import (
     EMPTY,
@@ -64,7 +65,6 @@ from app.vocabulary.performance import StatusClass
 # Only for callers that count requests and ignore the latency share: the default
 # objectives, never a second copy of their numbers. The SLO's judges pass the configured one.
 _DEFAULT_OBJECTIVES: Final = Objectives()
-_GROUPING_MEMORY: Final = "64MB"
 
 
 class Endpoint(NamedTuple):
@@ -166,11 +166,7 @@ async def read_segments(
         return found
     # Core rows, one per stretch and endpoint: the store has added everything up.
     connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        # At the default work_mem (4 MB) the planner sorts every row, sketch and all,
-        # through temporary files to group them; hashing the few groups is twice as fast.
-        # LOCAL: only for the rest of this transaction.
-        await connection.exec_driver_sql(f"SET LOCAL work_mem = '{_GROUPING_MEMORY}'")
+    await group_blobs_in_memory(connection)
     rows = (await connection.execute(_grouped(bounds, services))).all()
     histograms = decode_groups([row.headers for row in rows], [row.records for row in rows])
     for row, histogram in zip(rows, histograms, strict=True):
