@@ -116,7 +116,7 @@ def _bucket_start(hour: datetime, bucket: Bucket) -> datetime:
 
 
 def _point(start: datetime, tally: Tally) -> HistoryPoint:
-    p50, p95, p99 = tally.latency_sketch().quantiles((0.5, 0.95, 0.99))
+    p50, p95, p99 = tally.latency_histogram().quantiles((0.5, 0.95, 0.99))
     return HistoryPoint(
         start=start,
         checks=tally.checks,

@@ -33,7 +33,8 @@ from app.services.health.history import (
     overall_observation,
 )
 from app.vocabulary.health import ComponentStatus
-from app.vocabulary.sketch import QuantileSketch, from_joined
+from app.vocabulary.histograms import EMPTY, Histogram, decode_groups
+from app.vocabulary.sketch import QuantileSketch, split_joined
 
 _SUMMED = (
     "healthy_s",
@@ -76,8 +77,13 @@ class Sketches:
         self.joined.extend(other.joined)
         self.lengths.extend(other.lengths)
 
-    def merged(self) -> QuantileSketch:
-        return from_joined(b"".join(self.joined), self.lengths)
+    def merged(self) -> Histogram:
+        """Every sketch merged, in numpy (no Python loop over buckets)."""
+        if not self.lengths:
+            return EMPTY
+        headers, records = split_joined(b"".join(self.joined), self.lengths)
+        (merged,) = decode_groups([headers], [records])
+        return merged
 
 
 @dataclass
@@ -141,11 +147,11 @@ class Tally:
         judged = up + self.seconds[ComponentStatus.UNHEALTHY]
         return round(100.0 * up / judged, 4) if judged > 1e-9 else None
 
-    def latency_sketch(self) -> QuantileSketch:
+    def latency_histogram(self) -> Histogram:
         return self.sketches.merged()
 
     def latency_p95(self) -> float | None:
-        p95 = self.latency_sketch().quantile(0.95)
+        p95 = self.latency_histogram().quantile(0.95)
         return None if p95 is None else round(p95, 2)
 
 
@@ -579,8 +585,8 @@ def _trend(
     name: str, kind: str | None, tally: Tally, incidents: Sequence[Incident], window_s: float
 ) -> ComponentTrend:
     seen = tally.observed_s()
-    sketch = tally.latency_sketch()
-    p50, p95, p99 = sketch.quantiles(QUANTILES)
+    merged = tally.latency_histogram()
+    p50, p95, p99 = merged.quantiles(QUANTILES)
     return ComponentTrend(
         name=name,
         kind=kind,
@@ -596,6 +602,6 @@ def _trend(
         latency_p50_ms=_rounded(p50),
         latency_p95_ms=_rounded(p95),
         latency_p99_ms=_rounded(p99),
-        latency_max_ms=_rounded(sketch.max),
+        latency_max_ms=_rounded(merged.high if merged.count else None),
         incidents=list(incidents),
     )

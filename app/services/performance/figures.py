@@ -13,7 +13,7 @@ row it was rolled into is not.
 The store does the adding up: one grouped query per read returns, for each stretch and
 endpoint, its counts, sums and maximum and the concatenation of its stored sketches (with
 their lengths), so only a row per endpoint crosses to Python and
-:func:`~app.services.performance.histograms.decode_groups` merges every endpoint's sketches
+:func:`~app.vocabulary.histograms.decode_groups` merges every endpoint's sketches
 at once.
 
 :func:`window_figures` is the small public entry point for the alert rules: requests, p95,
@@ -54,7 +54,7 @@ from app.core.hours import day_ceil, day_floor, hour_ceil, hour_floor
 from app.db.models import RequestDay, RequestHour, RequestMinute
 from app.db.store import group_blobs_in_memory
 from app.schemas.objectives import Objectives
-from app.services.performance.histograms import (
+from app.vocabulary.histograms import (
     EMPTY,
     Histogram,
     decode_groups,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.performance.histograms import (
+from app.vocabulary.histograms import (
     EMPTY,
     Histogram,
     decode_groups,
