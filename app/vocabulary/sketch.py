@@ -72,7 +72,22 @@ def from_joined(
     returns them), each of the given length, in order."""
     if not lengths:
         return QuantileSketch(bin_limit)
-    headers, records = _split(joined, lengths)
+    sizes = np.asarray(lengths, dtype=np.int64)
+    if (
+        (sizes < _HEADER.itemsize).any()
+        or (sizes % _WORD.itemsize).any()
+        or int(sizes.sum()) != len(joined)
+    ):
+        raise SketchFormatError("sketch bytes have the wrong length")
+    words = np.frombuffer(joined, dtype=_WORD)
+    starts = (np.cumsum(sizes) - sizes) // _WORD.itemsize
+    header_positions = starts[:, None] + _HEADER_WORDS
+    headers = words[header_positions].view(_HEADER).ravel()
+    if (headers["version"] != FORMAT_VERSION).any():
+        raise SketchFormatError("unknown sketch format version")
+    keep = np.ones(words.size, dtype=bool)
+    keep[header_positions] = False
+    records = words[keep]
     bins: dict[int, int] = {}
     if records.size:
         indices = (records >> COUNT_BITS).astype(np.int64) - INDEX_BIAS
@@ -90,37 +105,6 @@ def from_joined(
         high=float(headers["max"].max()),
         bin_limit=bin_limit,
     )
-
-
-def split_joined(joined: bytes, lengths: Sequence[int]) -> tuple[bytes, bytes]:
-    """Serialised sketches handed over end to end, as their headers and their records, each
-    run end to end: the shape :func:`~app.vocabulary.histograms.decode_groups` reads."""
-    if not lengths:
-        return b"", b""
-    headers, records = _split(joined, lengths)
-    return headers.tobytes(), records.tobytes()
-
-
-def _split(
-    joined: bytes, lengths: Sequence[int]
-) -> tuple[npt.NDArray[np.void], npt.NDArray[np.uint32]]:
-    """The headers and the record words of sketches end to end, checked."""
-    sizes = np.asarray(lengths, dtype=np.int64)
-    if (
-        (sizes < _HEADER.itemsize).any()
-        or (sizes % _WORD.itemsize).any()
-        or int(sizes.sum()) != len(joined)
-    ):
-        raise SketchFormatError("sketch bytes have the wrong length")
-    words = np.frombuffer(joined, dtype=_WORD)
-    starts = (np.cumsum(sizes) - sizes) // _WORD.itemsize
-    header_positions = starts[:, None] + _HEADER_WORDS
-    headers = words[header_positions].view(_HEADER).ravel()
-    if (headers["version"] != FORMAT_VERSION).any():
-        raise SketchFormatError("unknown sketch format version")
-    keep = np.ones(words.size, dtype=bool)
-    keep[header_positions] = False
-    return headers, words[keep]
 
 
 def _words(indices: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> npt.NDArray[np.uint32]:

@@ -18,10 +18,12 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import LargeBinary, Row, String, case, cast, func, literal, or_, select
+from sqlalchemy import Row, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from watchkeeper_agent.sketch import HEADER
 
 from app.core.hours import HOUR, hour_floor, split_by_hour
+from app.db.aggregates import joined_sketches
 from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
 from app.db.models.health import OVERALL
 from app.db.store import group_blobs_in_memory
@@ -34,7 +36,7 @@ from app.services.health.history import (
 )
 from app.vocabulary.health import ComponentStatus
 from app.vocabulary.histograms import EMPTY, Histogram, decode_groups
-from app.vocabulary.sketch import QuantileSketch, split_joined
+from app.vocabulary.sketch import QuantileSketch
 
 _SUMMED = (
     "healthy_s",
@@ -60,29 +62,29 @@ QUANTILES = (0.5, 0.95, 0.99)
 
 @dataclass
 class Sketches:
-    """Serialised latency sketches, kept end to end as the store's aggregate hands them
-    over (a month of hours is one row per component, not ~700)."""
+    """Serialised latency sketches as the store's aggregate hands them over: their headers
+    and their records, each run end to end (a month of hours is one row per component, not
+    ~700)."""
 
-    joined: list[bytes] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
+    headers: list[bytes] = field(default_factory=list)
+    records: list[bytes] = field(default_factory=list)
 
-    def add(self, joined: bytes, lengths: Sequence[int]) -> None:
-        self.joined.append(joined)
-        self.lengths.extend(lengths)
+    def add(self, headers: bytes, records: bytes) -> None:
+        self.headers.append(headers)
+        self.records.append(records)
 
     def append(self, sketch: bytes) -> None:
-        self.add(sketch, [len(sketch)])
+        self.add(sketch[: HEADER.size], sketch[HEADER.size :])
 
     def extend(self, other: Sketches) -> None:
-        self.joined.extend(other.joined)
-        self.lengths.extend(other.lengths)
+        self.headers.extend(other.headers)
+        self.records.extend(other.records)
 
     def merged(self) -> Histogram:
         """Every sketch merged, in numpy (no Python loop over buckets)."""
-        if not self.lengths:
+        if not self.headers:
             return EMPTY
-        headers, records = split_joined(b"".join(self.joined), self.lengths)
-        (merged,) = decode_groups([headers], [records])
+        (merged,) = decode_groups([b"".join(self.headers)], [b"".join(self.records)])
         return merged
 
 
@@ -261,9 +263,8 @@ class HealthTrendQuery:
             # This window's sketches came with its sums (the window before's are read only
             # if its direction needs them); the edge hour's may belong to either window.
             owner = _window_of(part, edges, sketch=True)
-            if part in _SKETCHED_PARTS and owner is not None and row.joined:
-                lengths = [int(length) for length in row.lengths.split(",")]
-                windows[owner][row.component].sketches.add(bytes(row.joined), lengths)
+            if part in _SKETCHED_PARTS and owner is not None and row.headers is not None:
+                windows[owner][row.component].sketches.add(row.headers, row.records)
         for window_edge, later, earlier in ((before_edge, before, None), (edge, current, before)):
             if window_edge.split:
                 for component, split in (await self._split(window_edge.at)).items():
@@ -326,47 +327,26 @@ class HealthTrendQuery:
         which came with the current window's sums."""
         edge, later = edges
         if _window_of(Part.BEFORE_EDGE, edges, sketch=True) is Window.BEFORE:
-            for component, joined, lengths in await self._hour_sketches(edge.hour, edge.hour):
-                before[component].sketches.add(joined, lengths)
+            for component, headers, records in await self._hour_sketches(edge.hour, edge.hour):
+                before[component].sketches.add(headers, records)
         # Plain ranges, so the store compares no more than it must for each of ~16,000 rows.
-        for component, joined, lengths in await self._hour_sketches(
+        for component, headers, records in await self._hour_sketches(
             edge.hour + HOUR, later.hour - HOUR
         ):
-            before[component].sketches.add(joined, lengths)
+            before[component].sketches.add(headers, records)
 
     async def _hour_sketches(
         self, first: datetime, last: datetime
-    ) -> list[tuple[str, bytes, list[int]]]:
+    ) -> list[tuple[str, bytes, bytes]]:
         """Per component, the sketches of every hour from ``first`` to ``last`` with
-        latencies, one row each (see ``_joined``)."""
-        joined, lengths = self._joined()
+        latencies, one row each (see ``joined_sketches``)."""
         connection = await self.session.connection()
         rows = await connection.execute(
-            select(HealthHour.component, joined, lengths)
+            select(HealthHour.component, *joined_sketches(HealthHour.latency_sketch))
             .where(HealthHour.hour >= first, HealthHour.hour <= last, HealthHour.latency_count > 0)
             .group_by(HealthHour.component)
         )
-        return [
-            (component, bytes(data), [int(length) for length in sizes.split(",")])
-            for component, data, sizes in rows.all()
-        ]
-
-    def _joined(self, *only: Any) -> tuple[Any, Any]:
-        """Aggregates of a group's latency sketches (of its rows meeting ``only``): the
-        sketches end to end, and their lengths. Thousands of hours come back as one value
-        (and leave no garbage to collect)."""
-        sketch = HealthHour.latency_sketch
-        joined: Any
-        lengths: Any
-        if self.session.get_bind().dialect.name == "postgresql":
-            joined = func.string_agg(sketch, cast(literal(""), LargeBinary))
-            lengths = func.string_agg(cast(func.length(sketch), String), ",")
-        else:
-            joined = func.group_concat(sketch, "")
-            lengths = func.group_concat(func.length(sketch))
-        if only:
-            joined, lengths = joined.filter(*only), lengths.filter(*only)
-        return cast(joined, LargeBinary), lengths
+        return [(component, headers, records) for component, headers, records in rows.all()]
 
     def _part(self, asked: tuple[datetime, datetime]) -> Any:
         """Which ``Part`` an hourly row is, by its hour."""
@@ -381,12 +361,12 @@ class HealthTrendQuery:
     async def _sums(self, asked: tuple[datetime, datetime]) -> list[Row[Any]]:
         """Sums per component and ``Part``: every component's in this window, and only the
         overall status's before it (its uptime is all the comparison shows); with them, the
-        latency sketches of each part, joined end to end by the store (``_joined``)."""
+        latency sketches of each part, joined end to end by the store (``joined_sketches``)."""
         # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
         # as objects within a request).
         part = self._part(asked)
         earliest, latest = (hour_floor(at) for at in asked)
-        joined, lengths = self._joined(HealthHour.latency_count > 0)
+        headers, records = joined_sketches(HealthHour.latency_sketch, HealthHour.latency_count > 0)
         await group_blobs_in_memory(await self.session.connection())
         rows = await self.session.execute(
             select(
@@ -394,8 +374,8 @@ class HealthTrendQuery:
                 part,
                 func.max(HealthHour.kind).label("kind"),
                 *(func.sum(getattr(HealthHour, column)).label(column) for column in _SUMMED),
-                joined.label("joined"),
-                lengths.label("lengths"),
+                headers.label("headers"),
+                records.label("records"),
             )
             .where(
                 or_(

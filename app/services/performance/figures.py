@@ -33,7 +33,6 @@ from typing import Any, Final, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    LargeBinary,
     Select,
     and_,
     case,
@@ -45,12 +44,9 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from watchkeeper_agent.sketch import HEADER
 
 from app.core.hours import day_ceil, day_floor, hour_ceil, hour_floor
+from app.db.aggregates import joined_sketches
 from app.db.models import RequestDay, RequestHour, RequestMinute
 from app.db.store import group_blobs_in_memory
 from app.schemas.objectives import Objectives
@@ -181,24 +177,6 @@ async def read_segments(
     return found
 
 
-class _joined_bytes(FunctionElement[bytes]):
-    """The concatenation of a group's blobs."""
-
-    type = LargeBinary()
-    inherit_cache = True
-
-
-@compiles(_joined_bytes, "postgresql")
-def _joined_bytes_postgresql(element: _joined_bytes, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"string_agg({compiler.process(element.clauses, **kw)}, ''::bytea)"
-
-
-@compiles(_joined_bytes, "sqlite")
-def _joined_bytes_sqlite(element: _joined_bytes, compiler: SQLCompiler, **kw: Any) -> str:
-    # group_concat copies a blob's bytes as they are; the cast keeps the result a blob.
-    return f"CAST(group_concat({compiler.process(element.clauses, **kw)}, '') AS BLOB)"
-
-
 def _of_services(column: Any, services: Collection[str]) -> list[ColumnElement[bool]]:
     """The condition that narrows rows to ``services``; none when every service is asked."""
     return [column.in_(sorted(set(services)))] if services else []
@@ -217,6 +195,7 @@ def _grouped(bounds: Sequence[datetime], services: Collection[str]) -> Select[*t
     rows = _tallies(bounds, services).subquery()
     klass, count, sketch = rows.c.status_class, rows.c.count, rows.c.sketch
     keys = (rows.c.segment, rows.c.service, rows.c.route, rows.c.method)
+    headers, records = joined_sketches(sketch)
     return select(
         *keys,
         func.sum(count).label("requests"),
@@ -225,8 +204,8 @@ def _grouped(bounds: Sequence[datetime], services: Collection[str]) -> Select[*t
         func.sum(case((klass == StatusClass.CLIENT_ERROR, count), else_=0)).label("client_errors"),
         func.sum(case((klass == StatusClass.SERVER_ERROR, count), else_=0)).label("server_errors"),
         # Headers and records apart: each group's are then one numpy view apiece.
-        _joined_bytes(func.substr(sketch, 1, HEADER.size)).label("headers"),
-        _joined_bytes(func.substr(sketch, HEADER.size + 1)).label("records"),
+        headers.label("headers"),
+        records.label("records"),
     ).group_by(*keys)
 
 
