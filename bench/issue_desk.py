@@ -65,7 +65,7 @@ from app.db.store import Store, WriteTurns
 from app.main import create_app
 from app.services.bootstrap import ensure_admin
 from app.services.issues import IssueTracker, ResolutionTargets
-from app.services.issues.text_search import contains
+from app.services.issues.text_search import Found, contains, count_issues
 from app.vocabulary.accounts import Role
 from app.vocabulary.issues import IssueStatus, IssueType, Priority, Resolution
 
@@ -260,8 +260,17 @@ async def timed(
 class PreviousSearch(IssueTracker):
     """The desk searching as it did before migration 0009: the plain ILIKE, no index."""
 
-    def _text_matches(self, text: str) -> ColumnElement[bool]:
-        return contains([text])
+    async def _text_search(
+        self,
+        text: str,
+        where: list[ColumnElement[bool]],
+        *,
+        sort_key: ColumnElement[Any],
+        in_sort_order: bool,
+        page_end: int,
+    ) -> Found:
+        rule = contains([text])
+        return Found(await count_issues(self.session, [*where, rule]), rule, sort_key)
 
 
 async def previous_search(

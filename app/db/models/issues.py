@@ -4,8 +4,9 @@ Stage entry times and the durations measured at each stage are kept on the issue
 statistics are plain aggregates; the history rows keep every change so those figures can
 be recomputed and audited.
 
-Text search has an index of its own on each store, made by migration 0009 and described by
-no model: PostgreSQL a trigram GIN index on issues, SQLite ``issue_search``, an FTS5
+Text search has an index of its own on each store, made by migrations 0009 and 0012 and
+described by no model: PostgreSQL a trigram GIN index on issues and ``issue_texts``, a
+folded copy of the texts for counting; SQLite ``issue_search``, an FTS5
 trigram table over the issues' rows that triggers keep in step. A later SQLite migration
 that rebuilds ``issues`` (``batch_alter_table``) drops those triggers with the old table, so
 it must create them again.
@@ -121,6 +122,13 @@ class IssueEvent(Base):
 
 # SQLite's text index, for queries: the rowid is the issue's id.
 issue_search = table("issue_search", column("rowid", Integer))
+# PostgreSQL's folded copy of the texts (migration 0012), for counting matches.
+issue_texts = table(
+    "issue_texts",
+    column("issue_id", Integer),
+    column("title", Text),
+    column("description", Text),
+)
 _TEXT_SEARCH_INDEX = "ix_issues_text_trgm"
 
 
@@ -128,8 +136,9 @@ def compared_with_models(
     name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
 ) -> bool:
     """Alembic's ``include_name``: everything but the text search objects no model describes
-    (the trigram index, ``issue_search`` and the shadow tables FTS5 keeps beside it)."""
+    (the trigram indexes, ``issue_search`` and the shadow tables FTS5 keeps beside it,
+    ``issue_texts``)."""
     if name is None:
         return True
     fts5_table = name == issue_search.name or name.startswith(f"{issue_search.name}_")
-    return not fts5_table and name != _TEXT_SEARCH_INDEX
+    return not fts5_table and name not in (_TEXT_SEARCH_INDEX, issue_texts.name)

@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.db.base import utcnow
@@ -130,32 +131,42 @@ class IssueTracker:
             "updated": Issue.updated_at,
             "priority": _PRIORITY_RANK,
         }[key]
+        if query.q:
+            found = await self._text_search(
+                query.q,
+                where,
+                sort_key=column,
+                in_sort_order=key != "priority",
+                page_end=query.offset + query.limit,
+            )
+            total, column = found.total, found.sort_key
+            where.append(found.matches)
+        else:
+            total = await text_search.count_issues(self.session, where)
         order = column.desc() if descending else column.asc()
         tie = Issue.id.desc() if descending else Issue.id.asc()
-        if query.q and text_search.names_candidates([query.q], self.dialect):
-            # Each candidate the text index names costs a lookup of its issue: one pass
-            # counts them and picks the page, rather than a count and a page query that
-            # would each look every candidate up.
-            picked = (
-                await self.session.execute(
-                    select(Issue.id, func.count().over())
-                    .where(*where)
-                    .order_by(order, tie)
-                    .limit(query.limit)
-                    .offset(query.offset)
-                )
-            ).all()
-            total = picked[0][1] if picked else await self._count(where)
-            page = _with_people().where(Issue.id.in_([issue_id for issue_id, _ in picked]))
-        else:
-            total = await self._count(where)
-            page = _with_people().where(*where).limit(query.limit).offset(query.offset)
+        page = _with_people().where(*where).limit(query.limit).offset(query.offset)
         issues = await self.session.scalars(page.order_by(order, tie))
         return IssuePage(items=[self.view(issue) for issue in issues], total=total)
 
-    async def _count(self, where: Sequence[ColumnElement[bool]]) -> int:
-        counted = select(func.count()).select_from(Issue).where(*where)
-        return await self.session.scalar(counted) or 0
+    async def _text_search(
+        self,
+        text: str,
+        where: list[ColumnElement[bool]],
+        *,
+        sort_key: ColumnElement[Any],
+        in_sort_order: bool,
+        page_end: int,
+    ) -> text_search.Found:
+        """The total of the issues holding ``text`` and how to read their page."""
+        return await text_search.search(
+            self.session,
+            text,
+            where,
+            sort_key=sort_key,
+            in_sort_order=in_sort_order,
+            page_end=page_end,
+        )
 
     @staticmethod
     def _visible_to(reader: User) -> list[ColumnElement[bool]]:
@@ -180,17 +191,11 @@ class IssueTracker:
                 )
         for label in query.labels:
             where.append(Issue.id.in_(select(IssueLabel.issue_id).where(IssueLabel.name == label)))
-        if query.q:
-            where.append(self._text_matches(query.q))
         if query.created_after:
             where.append(Issue.created_at >= query.created_after)
         if query.created_before:
             where.append(Issue.created_at < query.created_before)
         return where
-
-    def _text_matches(self, text: str) -> ColumnElement[bool]:
-        """Issues whose title or description holds ``text``, found through the store's index."""
-        return text_search.matching([text], self.dialect)
 
     async def statistics(self, query: StatisticsQuery) -> IssueStatistics:
         """The desk's figures, computed by the database."""
@@ -223,9 +228,12 @@ class IssueTracker:
         self.session.add(issue)
         await self.session.flush()
         self._record(issue, reporter, "status", None, IssueStatus.OPEN.value, note="reported")
-        await self.session.flush()
-        created = await self.get(issue.id, reporter)
-        return IssueCreated(**self.view(created).model_dump(), likely_duplicates=candidates)
+        # The view is built from what was just written, not read back: on SQLite every
+        # statement until the commit holds the store's one write lock, which sixteen
+        # reporters at once take in turns.
+        set_committed_value(issue, "reporter", reporter)
+        set_committed_value(issue, "assignee", None)
+        return IssueCreated(**self.view(issue).model_dump(), likely_duplicates=candidates)
 
     async def _likely_duplicates(
         self, title: str, description: str, reader: User

@@ -1,5 +1,5 @@
-"""The text search indexes of migration 0009: made on a store that already has issues,
-kept in step with every change of an issue's text, gone again after a downgrade."""
+"""The text search indexes of migrations 0009 and 0012: made on a store that already has
+issues, kept in step with every change of an issue's text, gone again after a downgrade."""
 
 from __future__ import annotations
 
@@ -92,6 +92,41 @@ class TestPostgresIndex:
 
         assert "ix_issues_text_trgm" in lines
 
+    async def test_the_folded_copy_follows_every_change_of_the_text(
+        self, client: httpx.AsyncClient, rita: Account, store_url: str
+    ) -> None:
+        first = await file_issue(client, rita, title="Export FAILS", description="No File")
+        gone = await file_issue(client, rita, title="Exporter hangs", description="spins")
+        await client.patch(
+            f"{ISSUES}/{first['id']}", json={"title": "Import Fails"}, headers=rita.headers
+        )
+        store = Store(store_url)
+        async with store.engine.begin() as connection:
+            await connection.execute(text("DELETE FROM issues WHERE id = :id"), {"id": gone["id"]})
+            copies = (
+                await connection.execute(text("SELECT * FROM issue_texts ORDER BY issue_id"))
+            ).all()
+        await store.dispose()
+
+        assert [tuple(row) for row in copies] == [(first["id"], "import fails", "no file")]
+
+    async def test_a_count_reads_the_folded_copy_through_its_trigram_index(
+        self, client: httpx.AsyncClient, store_url: str
+    ) -> None:
+        store = Store(store_url)
+        async with store.engine.connect() as connection:
+            await connection.execute(text("SET enable_seqscan = off"))
+            plan = await connection.execute(
+                text(
+                    "EXPLAIN SELECT count(*) FROM issue_texts "
+                    "WHERE title LIKE lower('%XPORT%') OR description LIKE lower('%XPORT%')"
+                )
+            )
+            lines = " ".join(row[0] for row in plan)
+        await store.dispose()
+
+        assert "ix_issue_texts_trgm" in lines
+
 
 OLD_ISSUE: dict[str, object] = {
     "description": "from the release before",
@@ -103,10 +138,13 @@ OLD_ISSUE: dict[str, object] = {
     "updated_at": FILED,
     "sla_due_at": FILED,
 }
-# What 0009 made, looked for after its downgrade.
+# What 0009 and 0012 made, looked for after a downgrade to before both.
 LEFTOVERS = {
     "sqlite": "SELECT name FROM sqlite_master WHERE name LIKE 'issue_search%'",
-    "postgresql": "SELECT indexname FROM pg_indexes WHERE indexname = 'ix_issues_text_trgm'",
+    "postgresql": (
+        "SELECT indexname FROM pg_indexes WHERE indexname = 'ix_issues_text_trgm' "
+        "UNION ALL SELECT tablename FROM pg_tables WHERE tablename = 'issue_texts'"
+    ),
 }
 
 
