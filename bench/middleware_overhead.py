@@ -4,14 +4,30 @@ For an app of 30 and of 200 routes, three variants: no instrumentation, our
 ``WatchkeeperMiddleware`` + ``RequestRecorder``, and the instrumentator with its
 defaults. Each is driven first in process (the ASGI app called directly, no HTTP client
 in the way; median of interleaved repeats), then through uvicorn on loopback under load
-from ``wrk`` (or a bounded httpx loop when wrk is missing; median of interleaved rounds,
-one worker per variant started side by side). Then the accuracy of a p95
-from the same long-tailed durations, read from our sketch and from the instrumentator's
-default histogram buckets the way Prometheus' ``histogram_quantile`` would, and the speed
-of merging many stored per-minute sketches.
+from ``wrk`` (or a bounded httpx loop when wrk is missing), one worker per variant started
+side by side and loaded one at a time.
+
+Through uvicorn the headline is the server's own CPU time per request: the worker's
+utime + stime from ``/proc/<pid>/stat`` (in clock ticks) read before and after each run of
+the load tool, divided by the requests it reports completed. Requests/s derived figures
+would mix in the load tool's and the kernel's cost, which share this machine's cores; they
+are kept as a second column. The workers are pinned to one CPU and the load tool to the
+others. A round is a few short runs per variant, the variants taking turns, so the
+machine's speed, which drifts from second to second on a shared host, weighs on all of
+them alike; the round's figure is its total CPU time over its total requests, which keeps
+the 10 ms tick to a fraction of a µs per request (the output states the resolution
+reached). What an instrumentation adds is, round by round, its CPU µs per request minus
+the bare app's of the same round, reported as the median over rounds with its spread and
+a warning when the median does not stand out of it, then a verdict for ours at 200 routes
+against its 10 µs target.
+
+Then the accuracy of a p95 from the same long-tailed durations, read from our sketch and
+from the instrumentator's two default histograms (per route and app-wide) the way
+Prometheus' ``histogram_quantile`` would, and the speed of merging many stored per-minute
+sketches.
 
 Run from the repository root (needs ``pip install prometheus-fastapi-instrumentator``,
-a bench-only dependency)::
+a bench-only dependency, and Linux's ``/proc``)::
 
     .venv/bin/python bench/middleware_overhead.py
 
@@ -25,6 +41,7 @@ import asyncio
 import gc
 import inspect
 import json
+import math
 import os
 import re
 import shutil
@@ -34,8 +51,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +76,7 @@ from app.vocabulary.sketch import QuantileSketch, from_many_bytes  # noqa: E402
 VARIANTS = ("none", "ours", "instrumentator")
 ROUTE_COUNTS = (30, 200)
 RESULTS = ROOT / "bench" / "results" / "middleware_overhead.json"
-# What our middleware may add to a request served by uvicorn, at the larger app.
+# The server CPU time our middleware may add to a request served by uvicorn, at the larger app.
 OURS_TARGET_US = 10.0
 
 
@@ -147,8 +165,14 @@ def wait_until_serving(url: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"uvicorn did not start serving {url}")
 
 
-def wrk_load(base_url: str, paths: Sequence[str], seconds: int, connections: int) -> float:
-    """Requests per second from wrk cycling over ``paths``."""
+# One round's load: requests completed and requests per second.
+LoadResult = tuple[int, float]
+# /proc's CPU times count clock ticks (10 ms on Linux), the resolution of every reading.
+CLOCK_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_load(base_url: str, paths: Sequence[str], seconds: int, connections: int) -> LoadResult:
+    """Requests completed and requests per second from wrk cycling over ``paths``."""
     quoted = ", ".join(f'"{path}"' for path in paths)
     script = (
         f"local paths = {{{quoted}}}\nlocal i = 0\n"
@@ -162,14 +186,16 @@ def wrk_load(base_url: str, paths: Sequence[str], seconds: int, connections: int
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"wrk saw errors:\n{output}")
-    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if found is None:
+    completed = re.search(r"(\d+) requests in ", output)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if completed is None or rate is None:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
-    return float(found.group(1))
+    return int(completed.group(1)), float(rate.group(1))
 
 
-def httpx_load(base_url: str, paths: Sequence[str], seconds: int, connections: int) -> float:
-    """Requests per second from a bounded httpx loop, when wrk is not installed."""
+def httpx_load(base_url: str, paths: Sequence[str], seconds: int, connections: int) -> LoadResult:
+    """Requests completed and requests per second from a bounded httpx loop, when wrk is
+    not installed."""
     requests = seconds * 1000  # a fixed count, roughly ``seconds`` long on this machine
 
     async def run() -> float:
@@ -185,73 +211,208 @@ def httpx_load(base_url: str, paths: Sequence[str], seconds: int, connections: i
             await asyncio.gather(*(worker(offset) for offset in range(connections)))
             return requests / (time.perf_counter() - started)
 
-    return asyncio.run(run())
+    return requests, asyncio.run(run())
+
+
+Load = Callable[[str, Sequence[str], int, int], LoadResult]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` (all its threads) has used, in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces or parentheses: count from its end. Then
+    # utime and stime are fields 14 and 15 of proc(5), the 12th and 13th after it.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """A uvicorn worker serving one variant: where it listens and which process it is."""
+
+    url: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """How the workers are loaded: ``rounds`` rounds of ``slices`` runs of the load tool
+    per variant, each ``seconds`` long, over ``connections`` connections."""
+
+    seconds: int
+    slices: int
+    rounds: int
+    connections: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRound:
+    """One worker's share of a round: requests completed, time under load, CPU spent."""
+
+    requests: int
+    seconds: float
+    cpu_s: float
+    slices: int
+
+    @property
+    def requests_per_s(self) -> float:
+        """Completed requests per second of load."""
+        return self.requests / self.seconds
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """The server's CPU time per completed request."""
+        return self.cpu_s / self.requests * 1e6
+
+    @property
+    def tick_us_per_request(self) -> float:
+        """The standard deviation, per request, that rounding to clock ticks adds.
+
+        Each slice's CPU time is the difference of two readings truncated to a tick:
+        an error spread evenly over ±1 tick in a triangle, of deviation tick / √6.
+        """
+        return CLOCK_TICK_S * math.sqrt(self.slices / 6) / self.requests * 1e6
+
+
+def combined(parts: Sequence[LoadRound]) -> LoadRound:
+    """The slices of one round as one figure: totals over all of them."""
+    return LoadRound(
+        requests=sum(part.requests for part in parts),
+        seconds=sum(part.seconds for part in parts),
+        cpu_s=sum(part.cpu_s for part in parts),
+        slices=sum(part.slices for part in parts),
+    )
 
 
 @contextmanager
-def serving(routes: int, variant: str) -> Iterator[str]:
-    """A uvicorn worker serving the app on a free loopback port; yields its base URL."""
+def serving(routes: int, variant: str) -> Iterator[Worker]:
+    """A uvicorn worker serving the app on a free loopback port."""
     port = free_port()
     env = {**os.environ, "BENCH_ROUTES": str(routes), "BENCH_VARIANT": variant}
     # The worker imports this module as bench.middleware_overhead, which imports its
     # sibling asgi_load as a script would: both folders on the path.
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "bench"), env.get("PYTHONPATH", "")])
+    # Without --workers or --reload uvicorn serves in the process it starts in, so the
+    # child's pid is the one whose CPU time is the server's.
     command = [sys.executable, "-m", "uvicorn", "bench.middleware_overhead:app_from_env"]
     command += ["--factory", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Worker(f"http://127.0.0.1:{port}", server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
-def under_uvicorn(seconds: int, connections: int, rounds: int) -> dict[str, Any]:
-    """Requests/s and µs per request of each variant served by one uvicorn worker, round by
-    round, and what each instrumentation adds against the bare app of the same round."""
-    load = wrk_load if shutil.which("wrk") else httpx_load
-    results: dict[str, Any] = {"load_tool": "wrk" if load is wrk_load else "httpx"}
+@contextmanager
+def apart_from_load(workers: Iterable[Worker]) -> Iterator[None]:
+    """The workers pinned to one CPU and this process, so the load tool it starts, to the
+    others: a worker's CPU time per request then does not depend on whether the scheduler
+    happened to put it beside the load tool (on one machine it moved figures by tens of µs).
+    """
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        yield
+        return
+    server_cpu = max(allowed)
+    for worker in workers:
+        os.sched_setaffinity(worker.pid, {server_cpu})
+    os.sched_setaffinity(0, allowed - {server_cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def load_slice(load: Load, worker: Worker, paths: Sequence[str], plan: LoadPlan) -> LoadRound:
+    """One run of the load tool on ``worker``, its CPU time read on either side."""
+    before = cpu_seconds(worker.pid)
+    requests, rate = load(worker.url, paths, plan.seconds, plan.connections)
+    return LoadRound(requests, requests / rate, cpu_seconds(worker.pid) - before, slices=1)
+
+
+def interleaved_rounds(
+    load: Load, workers: dict[str, Worker], paths: Sequence[str], plan: LoadPlan
+) -> dict[str, list[LoadRound]]:
+    """Every variant's rounds. Within a round the variants take turns slice by slice, so
+    the machine's speed, which drifts from second to second on a shared host, weighs on
+    all of them alike; each round starts with the next variant, so the order favours
+    none."""
+    measured: dict[str, list[LoadRound]] = {variant: [] for variant in workers}
+    names = list(workers)
+    for number in range(plan.rounds):
+        shift = number % len(names)
+        order = names[shift:] + names[:shift]
+        parts: dict[str, list[LoadRound]] = {variant: [] for variant in names}
+        for _ in range(plan.slices):
+            for variant in order:
+                parts[variant].append(load_slice(load, workers[variant], paths, plan))
+        for variant in names:
+            measured[variant].append(combined(parts[variant]))
+    return measured
+
+
+def summary(rounds: Sequence[LoadRound]) -> dict[str, Any]:
+    """One variant's medians over its rounds, and the rounds themselves."""
+    return {
+        "cpu_us_per_request": statistics.median(r.cpu_us_per_request for r in rounds),
+        "requests_per_s": statistics.median(r.requests_per_s for r in rounds),
+        "rounds": [
+            {
+                "requests": r.requests,
+                "seconds": r.seconds,
+                "requests_per_s": r.requests_per_s,
+                "cpu_s": r.cpu_s,
+                "cpu_us_per_request": r.cpu_us_per_request,
+            }
+            for r in rounds
+        ],
+    }
+
+
+def under_uvicorn(plan: LoadPlan) -> dict[str, Any]:
+    """The server's CPU µs per request and the requests/s of each variant served by one
+    uvicorn worker, round by round, and what each instrumentation adds against the bare
+    app of the same round."""
+    load: Load = wrk_load if shutil.which("wrk") else httpx_load
+    results: dict[str, Any] = {
+        "load_tool": "wrk" if load is wrk_load else "httpx",
+        "plan": asdict(plan),
+        "clock_tick_ms": CLOCK_TICK_S * 1000,
+    }
     for routes in ROUTE_COUNTS:
         paths = request_paths(routes)
         with ExitStack() as servers:
-            urls = {v: servers.enter_context(serving(routes, v)) for v in VARIANTS}
-            for url in urls.values():
-                wait_until_serving(url + paths[0])
-                load(url, paths, 1, connections)  # warm-up
-            rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-            # Rounds alternate the variants, each round starting with the next one, so a
-            # busy moment on the machine or the order itself favours none of them.
-            for number in range(rounds):
-                order = VARIANTS[number % len(VARIANTS) :] + VARIANTS[: number % len(VARIANTS)]
-                for variant in order:
-                    rates[variant].append(load(urls[variant], paths, seconds, connections))
-        per_variant = {
-            variant: {
-                "requests_per_s": statistics.median(samples),
-                "us_per_request": statistics.median(1e6 / rate for rate in samples),
-                "rounds_requests_per_s": samples,
-            }
-            for variant, samples in rates.items()
-        }
+            workers = {v: servers.enter_context(serving(routes, v)) for v in VARIANTS}
+            for worker in workers.values():
+                wait_until_serving(worker.url + paths[0])
+            with apart_from_load(workers.values()):
+                for worker in workers.values():
+                    load(worker.url, paths, 1, plan.connections)  # warm-up
+                measured = interleaved_rounds(load, workers, paths, plan)
+        cpu = {v: [r.cpu_us_per_request for r in measured[v]] for v in VARIANTS}
         results[str(routes)] = {
-            **per_variant,
+            **{variant: summary(measured[variant]) for variant in VARIANTS},
+            # The coarsest any round's reading got: the one with the fewest requests.
+            "tick_us_per_request": max(r.tick_us_per_request for m in measured.values() for r in m),
             "added_us": {
-                variant: added_cost(rates["none"], rates[variant]) for variant in VARIANTS[1:]
+                variant: added_cost(cpu["none"], cpu[variant]) for variant in VARIANTS[1:]
             },
         }
     return results
 
 
-def added_cost(bare: Sequence[float], instrumented: Sequence[float]) -> dict[str, Any]:
-    """µs an instrumentation adds per request, from the rounds' requests/s: the median of
-    the per-round differences, their spread, and whether the figure stands out of it."""
-    added = [1e6 / rate - 1e6 / base for base, rate in zip(bare, instrumented, strict=True)]
+def added_cost(bare_us: Sequence[float], instrumented_us: Sequence[float]) -> dict[str, Any]:
+    """µs an instrumentation adds per request, from the rounds' µs per request of the bare
+    app and of the instrumented one: the median of the per-round differences, their spread,
+    and whether the figure stands out of it."""
+    added = [ours - base for base, ours in zip(bare_us, instrumented_us, strict=True)]
     median = statistics.median(added)
     # Half the range of the per-round differences: how far one round may wander.
     spread = (max(added) - min(added)) / 2
     # The bare app's own round-to-round wander, for scale.
-    bare_spread = (max(1e6 / r for r in bare) - min(1e6 / r for r in bare)) / 2
+    bare_spread = (max(bare_us) - min(bare_us)) / 2
     warning = None
     if median <= 0:
         warning = "negative or zero: the cost is below this machine's noise"
@@ -359,6 +520,50 @@ def merge_speed(sketches: int, repeats: int = 3) -> dict[str, float]:
     }
 
 
+def report_uvicorn(uvicorn: dict[str, Any]) -> None:
+    """Print the uvicorn rounds: the server's CPU per request, what each instrumentation
+    adds to it, and the verdict on ours at the larger app."""
+    plan = uvicorn["plan"]
+    print(
+        f"\nuvicorn, load from {uvicorn['load_tool']} ({plan['connections']} connections;"
+        f" {plan['rounds']} rounds, each {plan['slices']} interleaved runs of"
+        f" {plan['seconds']} s per variant): server CPU µs/request | requests/s, medians"
+    )
+    for routes in map(str, ROUTE_COUNTS):
+        row = uvicorn[routes]
+        cells = "  ".join(
+            f"{v} {row[v]['cpu_us_per_request']:6.1f} | {row[v]['requests_per_s']:6.0f}"
+            for v in VARIANTS
+        )
+        print(f"  {routes + ' routes':<12}{cells}")
+        print(
+            f"  {'':<12}resolution: CPU time in {uvicorn['clock_tick_ms']:g} ms clock ticks,"
+            f" ±{row['tick_us_per_request']:.2f} µs/request (1 sd) in a round at most"
+        )
+        for variant, added in row["added_us"].items():
+            rounds = ", ".join(f"{value:.1f}" for value in added["rounds"])
+            print(
+                f"  {'':<12}{variant} adds {added['median']:.1f} µs of CPU a request "
+                f"(rounds: {rounds}; spread ±{added['spread']:.1f}, bare app's "
+                f"±{added['bare_spread']:.1f})"
+            )
+            if added["warning"]:
+                print(f"  {'':<12}WARNING: {variant}'s figure is {added['warning']}")
+    added = uvicorn[str(max(ROUTE_COUNTS))]["added_us"]["ours"]
+    ours = added["median"]
+    verdict = (
+        "not told apart from noise: rerun on a quiet machine or with more rounds"
+        if added["warning"]
+        else "ok"
+        if ours <= OURS_TARGET_US
+        else "OVER"
+    )
+    print(
+        f"  ours at {max(ROUTE_COUNTS)} routes through uvicorn: {ours:.1f} µs of server CPU"
+        f" a request (target ≤ {OURS_TARGET_US:g} µs): {verdict}"
+    )
+
+
 def report(results: dict[str, Any]) -> None:
     """Print the figures as a table a person can read."""
     print(f"\n{'in process (µs/request)':<28}{'none':>9}{'ours':>9}{'instr.':>9}", end="")
@@ -369,36 +574,7 @@ def report(results: dict[str, Any]) -> None:
         print(f"{row['instrumentator']:9.1f}{ours:9.1f}{theirs:10.1f}{ours / theirs:8.2f}")
     uvicorn = results.get("uvicorn")
     if uvicorn:
-        print(f"\nuvicorn, load from {uvicorn['load_tool']} (requests/s | µs/request, medians)")
-        for routes in map(str, ROUTE_COUNTS):
-            row = uvicorn[routes]
-            cells = "  ".join(
-                f"{v} {row[v]['requests_per_s']:7.0f} | {row[v]['us_per_request']:6.1f}"
-                for v in VARIANTS
-            )
-            print(f"  {routes + ' routes':<12}{cells}")
-            for variant, added in row["added_us"].items():
-                rounds = ", ".join(f"{value:.1f}" for value in added["rounds"])
-                print(
-                    f"  {'':<12}{variant} adds {added['median']:.1f} µs a request "
-                    f"(rounds: {rounds}; spread ±{added['spread']:.1f}, bare app's "
-                    f"±{added['bare_spread']:.1f})"
-                )
-                if added["warning"]:
-                    print(f"  {'':<12}WARNING: {variant}'s figure is {added['warning']}")
-        added = uvicorn[str(max(ROUTE_COUNTS))]["added_us"]["ours"]
-        ours = added["median"]
-        verdict = (
-            "not told apart from noise: rerun on a quiet machine or with more rounds"
-            if added["warning"]
-            else "ok"
-            if ours <= OURS_TARGET_US
-            else "OVER"
-        )
-        print(
-            f"  ours at {max(ROUTE_COUNTS)} routes through uvicorn: {ours:.1f} µs "
-            f"(target ≤ {OURS_TARGET_US:g} µs): {verdict}"
-        )
+        report_uvicorn(uvicorn)
     for route, figures in results["accuracy"].items():
         print(
             f"\np95 of {figures['requests']} long-tailed durations, {route}"
@@ -427,8 +603,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=10_000, help="per in-process repeat")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--load-seconds", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--load-seconds", type=int, default=2, help="per run of wrk")
+    parser.add_argument("--slices", type=int, default=4, help="runs per variant and round")
+    # A multiple of three, so every variant leads as many rounds.
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-uvicorn", action="store_true")
     args = parser.parse_args()
@@ -438,7 +616,8 @@ def main() -> None:
         "in_process": asyncio.run(in_process(args.requests, args.repeats)),
     }
     if not args.skip_uvicorn:
-        results["uvicorn"] = under_uvicorn(args.load_seconds, args.connections, args.rounds)
+        plan = LoadPlan(args.load_seconds, args.slices, args.rounds, args.connections)
+        results["uvicorn"] = under_uvicorn(plan)
     results["accuracy"] = {
         route: accuracy(200_000, median) for route, median in ROUTE_MEDIANS_MS.items()
     }
