@@ -33,6 +33,23 @@ class TestSpecExample:
         assert listed.json()["total"] == 1
 
 
+class TestFiling:
+    async def test_the_issue_filed_is_the_issue_stored(
+        self, client: httpx.AsyncClient, rita: Account
+    ) -> None:
+        created = await file_issue(
+            client, rita, title="Export fails", labels=["ui", "export", "ui"], priority="critical"
+        )
+
+        stored = (await client.get(f"{ISSUES}/{created['id']}", headers=rita.headers)).json()
+        assert created["reporter"] == {"id": rita.id, "username": rita.username}
+        assert created["assignee"] is None
+        assert created["labels"] == ["export", "ui"]
+        assert created["likely_duplicates"] == []
+        shown = {key: value for key, value in created.items() if key != "likely_duplicates"}
+        assert shown == {key: stored[key] for key in shown}
+
+
 class TestHappyPath:
     async def test_reporter_and_developer_take_an_issue_to_closure(
         self, client: httpx.AsyncClient, rita: Account, dev: Account, clock: Clock
