@@ -77,13 +77,20 @@ class MetricsFlusher:
         # Whether the last flush reached the store; receivers of other services' figures
         # ask their senders to retry later when it did not and the recorder is full.
         self.store_available = True
+        # One flush at a time: a flush that found nothing left to drain must still not
+        # return while another one is writing what it drained.
+        self._flushing = asyncio.Lock()
 
     async def flush(self) -> int:
-        """Stores everything recorded so far, the current minute's share included; returns
-        buckets stored.
+        """Stores everything recorded so far, the current minute's share included (after any
+        flush already under way has stored its share); returns buckets stored.
 
         Raises what the store raised, after handing the buckets back to the recorder.
         """
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         buckets = self.recorder.drain_partial()
         stored = 0
         for start in range(0, len(buckets), FLUSH_CHUNK):

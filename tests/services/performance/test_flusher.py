@@ -1,5 +1,5 @@
-"""The flusher on real stores: several processes, a store outage, the background loop, a bug
-left to the supervisor, and the window figures the alert rules read."""
+"""The flusher on real stores: several processes, flushes in turn, a store outage, the
+background loop, a bug left to the supervisor, and the window figures the alert rules read."""
 
 from __future__ import annotations
 
@@ -75,6 +75,40 @@ class TestSeveralProcesses:
         assert total == expected
         assert per_endpoint == {("watchkeeper", "GET", "/items/{item_id}"): expected}
         assert processes == {"web-0", "web-1"}
+
+
+# A statement that keeps every other connection's writes of request minutes waiting, until
+# its transaction ends.
+WRITES_HELD = {
+    "sqlite": "BEGIN IMMEDIATE",
+    "postgresql": "LOCK TABLE request_minutes IN SHARE MODE",
+}
+
+
+class TestFlushesInTurn:
+    async def test_a_flush_returns_only_once_the_one_under_way_has_stored_its_share(
+        self, store: Store, store_url: str, backend: str
+    ) -> None:
+        recorder = RequestRecorder(wall_clock=later_clock)
+        flusher = flusher_for(store, recorder, "web-0")
+        for second in range(20):
+            recorder.record("/items/{item_id}", "GET", 200, 5.0, at=START.timestamp() + second)
+        holder = Store(store_url)
+        try:
+            async with holder.engine.connect() as connection:
+                await connection.exec_driver_sql(WRITES_HELD[backend])
+                under_way = asyncio.create_task(flusher.flush())
+                await eventually(lambda: recorder.pending_buckets == 0, "the first flush draining")
+                # Nothing is left to drain, yet what the first flush drained is not stored.
+                asked = asyncio.create_task(flusher.flush())
+                returned_early, _ = await asyncio.wait({asked}, timeout=0.5)
+                await connection.rollback()
+            await asyncio.wait_for(asyncio.gather(under_way, asked), timeout=30)
+        finally:
+            await holder.dispose()
+
+        assert returned_early == set()
+        assert (await figures(store))[0] == 20
 
 
 class TestStoreOutage:
