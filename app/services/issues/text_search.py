@@ -6,8 +6,8 @@ index made for text search (migrations 0009 and 0012):
 * PostgreSQL: the rule is ILIKE. pg_trgm's GIN index on the issues serves the page, which
   reads the issues it returns anyway, and a total with other filters. A total of the text
   alone must look at every match, so it reads ``issue_texts`` instead, a copy of the texts
-  already folded by ``lower()`` with a trigram index of its own, rows a third the size of
-  the issues'; on a multibyte database ILIKE is ``lower() LIKE lower()``, the same rule.
+  already folded by ``lower()`` with a trigram index of its own, in narrower rows than the
+  issues'; on a multibyte database ILIKE is ``lower() LIKE lower()``, the same rule.
 * SQLite: for texts of three characters or more the FTS5 trigram table ``issue_search``
   decides: its phrase query is an exact substring match, folding the case of every letter
   (SQLite's own LIKE folds ASCII only), so a count reads the index alone. A trigram index

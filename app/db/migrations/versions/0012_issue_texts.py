@@ -3,8 +3,9 @@
 ``GET /issues?q=`` answers a page and the total of the matches. The page reads the issues
 it returns, through the trigram index of 0009; the total must look at every match, and
 each look is a read of an issue's whole row. ``issue_texts`` holds only ``lower()`` of
-each title and description, a third the size of the issue row, with a trigram index of
-its own, kept in step by a trigger: a count reads it instead. SQLite needs no copy: its
+each title and description (22 MB against the issues' 36 MB at 100,000 issues, the
+rechecked rows fewer pages apart), with a trigram index of its own, kept in step by a
+trigger: a count reads it instead. SQLite needs no copy: its
 FTS5 trigram table counts on its own.
 
 Revision ID: 0012
