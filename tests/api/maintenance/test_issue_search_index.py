@@ -39,6 +39,18 @@ async def indexed_ids(store_url: str, phrase: str) -> list[int]:
         await store.dispose()
 
 
+async def index_plan(store_url: str, query: str) -> str:
+    """PostgreSQL's plan for ``query`` when it may use any index rather than scan."""
+    store = Store(store_url)
+    try:
+        async with store.engine.connect() as connection:
+            await connection.execute(text("SET enable_seqscan = off"))
+            plan = await connection.execute(text(f"EXPLAIN {query}"))
+            return " ".join(row[0] for row in plan)
+    finally:
+        await store.dispose()
+
+
 class TestSqliteIndexInStep:
     @pytest.fixture
     def backend(self) -> str:
@@ -78,19 +90,13 @@ class TestPostgresIndex:
     async def test_the_trigram_index_serves_the_search_predicate(
         self, client: httpx.AsyncClient, store_url: str
     ) -> None:
-        store = Store(store_url)
-        async with store.engine.connect() as connection:
-            await connection.execute(text("SET enable_seqscan = off"))
-            plan = await connection.execute(
-                text(
-                    "EXPLAIN SELECT count(*) FROM issues "
-                    "WHERE title ILIKE '%xport%' OR description ILIKE '%xport%'"
-                )
-            )
-            lines = " ".join(row[0] for row in plan)
-        await store.dispose()
+        plan = await index_plan(
+            store_url,
+            "SELECT count(*) FROM issues "
+            "WHERE title ILIKE '%xport%' OR description ILIKE '%xport%'",
+        )
 
-        assert "ix_issues_text_trgm" in lines
+        assert "ix_issues_text_trgm" in plan
 
     async def test_the_folded_copy_follows_every_change_of_the_text(
         self, client: httpx.AsyncClient, rita: Account, store_url: str
@@ -113,19 +119,13 @@ class TestPostgresIndex:
     async def test_a_count_reads_the_folded_copy_through_its_trigram_index(
         self, client: httpx.AsyncClient, store_url: str
     ) -> None:
-        store = Store(store_url)
-        async with store.engine.connect() as connection:
-            await connection.execute(text("SET enable_seqscan = off"))
-            plan = await connection.execute(
-                text(
-                    "EXPLAIN SELECT count(*) FROM issue_texts "
-                    "WHERE title LIKE lower('%XPORT%') OR description LIKE lower('%XPORT%')"
-                )
-            )
-            lines = " ".join(row[0] for row in plan)
-        await store.dispose()
+        plan = await index_plan(
+            store_url,
+            "SELECT count(*) FROM issue_texts "
+            "WHERE title LIKE lower('%XPORT%') OR description LIKE lower('%XPORT%')",
+        )
 
-        assert "ix_issue_texts_trgm" in lines
+        assert "ix_issue_texts_trgm" in plan
 
 
 OLD_ISSUE: dict[str, object] = {
