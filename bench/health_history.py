@@ -11,7 +11,8 @@ Part 2 of issue 4's benchmark (part 1, the sweeps themselves, is ``bench/health_
    running states are worked out by ``Accountant``, which applies the ledger's own rules in
    memory so that a month loads in seconds; before loading, the first three hours are also
    written through the real ``HealthLedger`` into a scratch store and must come out
-   identical (``verify``), so the bulk rows are the rows the ledger writes.
+   identical (``verify``), so the bulk rows are the rows the ledger writes. Complete days
+   are then rolled up into day rows, as the monitor's housekeeping does.
 2. Time: ``GET /api/v1/maintenance/health?hours=N`` for N = 24, 168 and 720 through the app
    in process (httpx's ASGI transport), the very first call on its own, then 20 calls each
    after 3 warm-ups; the monitor's clock is frozen at the end of the history. Nothing is
@@ -60,11 +61,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scratch import median_and_p95, scratch_postgres
 
 from app.core.config import Settings
-from app.core.hours import hour_floor, split_by_hour
-from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
+from app.core.hours import HOUR, hour_floor, split_by_hour
+from app.db.models import (
+    ComponentState,
+    HealthDay,
+    HealthHour,
+    HealthIncident,
+    HealthResult,
+    HealthSweep,
+)
 from app.db.store import Store
 from app.main import create_app, prepare_store
 from app.schemas.health import Sweep, SystemSummary
+from app.services.health import days
 from app.services.health.history import HealthLedger, Observation, observations
 from app.vocabulary.health import CheckResult, ComponentKind, ComponentStatus, worst_status
 from app.vocabulary.sketch import QuantileSketch
@@ -78,8 +87,8 @@ INTERVAL = timedelta(minutes=1)
 MAX_GAP = 2 * INTERVAL  # as SystemMonitor sets it for a 60 s interval
 VERIFY_SWEEPS = 180
 BATCH_SWEEPS = 500
-HEALTH_TABLES = (HealthSweep, HealthResult, HealthHour, HealthIncident, ComponentState)
-ROLLUP_TABLES = (HealthHour, HealthIncident, ComponentState)
+HEALTH_TABLES = (HealthSweep, HealthResult, HealthHour, HealthDay, HealthIncident, ComponentState)
+ROLLUP_TABLES = (HealthHour, HealthDay, HealthIncident, ComponentState)
 UNUSED_PORT = 9  # discard: nothing listens, so live checks fail fast
 
 # What one real sweep's checks wrote in ``details``, per kind (see bench output of the
@@ -506,8 +515,17 @@ async def load(
         await bulk(store, HealthHour, hours[first : first + 2000])
     await bulk(store, HealthIncident, accountant.incidents)
     await bulk(store, ComponentState, list(accountant.states.values()))
+    now = start + minutes * INTERVAL
+    rolled = 0
+    while True:  # as the monitor's housekeeping rolls complete days up
+        async with store.unit_of_work() as session:
+            batch = await days.roll_up(session, before=now - MAX_GAP - HOUR, since=start)
+        rolled += batch
+        if not batch:
+            break
     counts |= {
         "hours": len(hours),
+        "hours_rolled_into_days": rolled,
         "incidents": len(accountant.incidents),
         "states": len(accountant.states),
     }

@@ -124,8 +124,9 @@ def encode_groups(
     """The serialised sketch of each group ``0..size-1`` of ``values``, built with numpy.
 
     Decodes to the same sketch as ``QuantileSketch.of(values of the group).to_bytes()``
-    (records may come in another order); meant for bulk imports and benchmarks, where
-    millions of values would take seconds one :meth:`QuantileSketch.add` at a time.
+    (records may come in another order); for bulk imports, the raw latencies of a trend's
+    edge hours and benchmarks, where values by the thousand would take milliseconds, and by
+    the million seconds, one :meth:`QuantileSketch.add` at a time.
     """
     if values.size and (values.min() < 0 or values.max() > MAX_INDEXABLE_MS):
         raise ValueError("values must be durations in [0, MAX_INDEXABLE_MS] ms")

@@ -3,6 +3,7 @@
 from app.db.models.alerts import Alert, AlertDelivery, MaintenanceWindow
 from app.db.models.health import (
     ComponentState,
+    HealthDay,
     HealthHour,
     HealthIncident,
     HealthResult,
@@ -18,6 +19,7 @@ __all__ = [
     "AlertDelivery",
     "ApiToken",
     "ComponentState",
+    "HealthDay",
     "HealthHour",
     "HealthIncident",
     "HealthResult",

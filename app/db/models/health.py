@@ -1,5 +1,6 @@
 """Health history: every sweep and its results, the running state of each component,
-hourly time-weighted rollups and the incidents they add up to.
+hourly time-weighted rollups, the days they are rolled up into, and the incidents they
+add up to.
 
 Raw results are kept for a configurable time (30 days); the hourly rollups, which hold the
 seconds each component spent in each status and a latency sketch, keep 90-day uptime
@@ -14,7 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, enum_column, utcnow
@@ -70,16 +80,12 @@ class ComponentState(Base):
     last_message: Mapped[str] = mapped_column(Text, default="")
 
 
-class HealthHour(Base):
-    """One component's hour: seconds in each status, checks, failures, latency sketch."""
-
-    __tablename__ = "health_hours"
-    __table_args__ = (UniqueConstraint("component", "hour", name="uq_health_hours_component_hour"),)
+class HealthSums:
+    """Seconds in each status, checks, failures and a latency sketch over some stretch."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     component: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))  # a name of the checks' registry
-    hour: Mapped[datetime] = mapped_column(index=True)
     healthy_s: Mapped[float] = mapped_column(default=0.0)
     degraded_s: Mapped[float] = mapped_column(default=0.0)
     unhealthy_s: Mapped[float] = mapped_column(default=0.0)
@@ -91,6 +97,30 @@ class HealthHour(Base):
     latency_sum_ms: Mapped[float] = mapped_column(default=0.0)
     latency_count: Mapped[int] = mapped_column(default=0)
     latency_sketch: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class HealthHour(HealthSums, Base):
+    """One component's hour. ``rolled_up`` once a ``HealthDay`` row holds it: readers of
+    whole days read that row instead (the hour row stays, for hourly series)."""
+
+    __tablename__ = "health_hours"
+    __table_args__ = (
+        UniqueConstraint("component", "hour", name="uq_health_hours_component_hour"),
+        Index("ix_health_hours_rolled_up_hour", "rolled_up", "hour"),
+    )
+
+    hour: Mapped[datetime] = mapped_column(index=True)
+    rolled_up: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class HealthDay(HealthSums, Base):
+    """Some rolled-up hours of one component's (UTC) day, summed. A day may have several
+    rows (hours rolled up in separate batches); readers add them up."""
+
+    __tablename__ = "health_days"
+    __table_args__ = (Index("ix_health_days_component_day", "component", "day"),)
+
+    day: Mapped[datetime] = mapped_column(index=True)
 
 
 class HealthIncident(Base):

@@ -31,7 +31,8 @@ from app.schemas.components import (
     HistoryRange,
 )
 from app.schemas.health import Incident
-from app.services.health.trends import _SUMMED, Tally
+from app.services.health.days import SUMMED
+from app.services.health.trends import Tally
 from app.vocabulary.health import ComponentStatus, worst_status
 
 Bucket = Literal["hour", "day"]
@@ -145,7 +146,7 @@ async def component_history(
         select(
             HealthHour.hour,
             HealthHour.latency_sketch,
-            *(getattr(HealthHour, column) for column in _SUMMED),
+            *(getattr(HealthHour, column) for column in SUMMED),
         )
         .where(HealthHour.component == name, HealthHour.hour >= start, HealthHour.hour <= now)
         .order_by(HealthHour.hour)

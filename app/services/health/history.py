@@ -20,6 +20,7 @@ from app.core.hours import hour_floor, split_by_hour
 from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
 from app.db.models.health import OVERALL
 from app.schemas.health import Sweep
+from app.services.health import days
 from app.vocabulary.health import ComponentKind, ComponentStatus, worst_status
 from app.vocabulary.sketch import QuantileSketch
 
@@ -213,11 +214,15 @@ class HealthLedger:
     async def _hour(self, component: str, kind: str, start: datetime) -> HealthHour:
         key = (component, start)
         if key not in self._hours:
+            # Locked, so a rollup under way either has this hour already (and it is seen
+            # rolled up here) or waits for this change before it claims it.
             found = await self.session.scalar(
-                select(HealthHour).where(
-                    HealthHour.component == component, HealthHour.hour == start
-                )
+                select(HealthHour)
+                .where(HealthHour.component == component, HealthHour.hour == start)
+                .with_for_update()
             )
+            if found is not None and found.rolled_up:
+                await days.reopen(self.session, component, start)
             if found is None:
                 found = HealthHour(
                     component=component,
@@ -234,6 +239,7 @@ class HealthLedger:
                     latency_sum_ms=0.0,
                     latency_count=0,
                     latency_sketch=b"",
+                    rolled_up=False,
                 )
                 self.session.add(found)
             self._hours[key] = found
@@ -258,7 +264,7 @@ class HealthLedger:
 
 
 async def prune(session: AsyncSession, *, raw_before: datetime, rollups_before: datetime) -> int:
-    """Deletes one batch of expired sweeps (results go with them) and old hourly rows."""
+    """Deletes one batch of expired sweeps (results go with them) and old hours and days."""
     expired = (
         select(HealthSweep.id)
         .where(HealthSweep.started_at < raw_before)
@@ -269,6 +275,6 @@ async def prune(session: AsyncSession, *, raw_before: datetime, rollups_before: 
     if ids:
         await session.execute(delete(HealthResult).where(HealthResult.sweep_id.in_(ids)))
         await session.execute(delete(HealthSweep).where(HealthSweep.id.in_(ids)))
-    await session.execute(delete(HealthHour).where(HealthHour.hour < rollups_before))
+    await days.delete_expired(session, before=rollups_before)
     await session.execute(delete(HealthIncident).where(HealthIncident.ended_at < rollups_before))
     return len(ids)

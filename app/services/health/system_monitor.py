@@ -25,11 +25,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.hours import HOUR
 from app.db.base import utcnow
 from app.db.models import HealthResult, HealthSweep
 from app.db.store import Store, is_outage
 from app.schemas.health import CollectedSweep, HealthReport, LatestSweep, Sweep, SystemSummary
 from app.schemas.targets import Target
+from app.services.health import days
 from app.services.health.checks import CheckContext, run_checks
 from app.services.health.checks.registry import parse_targets
 from app.services.health.checks.sql import DatabaseTarget
@@ -278,19 +280,30 @@ class SystemMonitor:
         return HealthReport(**latest.model_dump(), trend=trend)
 
     async def housekeeping(self) -> int:
-        """Deletes expired history in batches; returns the sweeps removed."""
+        """Deletes expired history in batches, then rolls the hours of complete days up into
+        days (see ``days``); returns the sweeps removed."""
         now = self.clock()
         removed = 0
+        rollups_before = now - timedelta(days=self.settings.health_rollup_retention_days)
         while True:
             async with self.store.unit_of_work() as session:
                 batch = await prune(
                     session,
                     raw_before=now - timedelta(days=self.settings.health_retention_days),
-                    rollups_before=now - timedelta(days=self.settings.health_rollup_retention_days),
+                    rollups_before=rollups_before,
                 )
             removed += batch
             if batch == 0:
-                return removed
+                break
+        # A day is rolled once the credit of its last hour is in (it comes up to max_gap
+        # after the hour); a later change reopens it.
+        rolled = 1
+        while rolled:
+            async with self.store.unit_of_work() as session:
+                rolled = await days.roll_up(
+                    session, before=now - self.max_gap - HOUR, since=rollups_before
+                )
+        return removed
 
     async def aclose(self) -> None:
         """Closes the clients the checks opened, saying so if unstored sweeps go with it."""

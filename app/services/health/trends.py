@@ -16,18 +16,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, case, func, or_, select
+import numpy as np
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Row,
+    Select,
+    case,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from watchkeeper_agent.sketch import HEADER
 
 from app.core.hours import HOUR, hour_floor, split_by_hour
 from app.db.aggregates import joined_sketches
-from app.db.models import ComponentState, HealthHour, HealthIncident, HealthResult, HealthSweep
+from app.db.models import (
+    ComponentState,
+    HealthDay,
+    HealthHour,
+    HealthIncident,
+    HealthResult,
+    HealthSweep,
+)
 from app.db.models.health import OVERALL
 from app.db.store import group_blobs_in_memory
 from app.schemas.health import ComponentTrend, HealthTrend, Incident, TrendPrecision
+from app.services.health.days import SUMMED, cut_days, hours_and_days, moment
 from app.services.health.history import (
     InMaintenance,
     Observation,
@@ -36,20 +55,8 @@ from app.services.health.history import (
 )
 from app.vocabulary.health import ComponentStatus
 from app.vocabulary.histograms import EMPTY, Histogram, decode_groups
-from app.vocabulary.sketch import QuantileSketch
+from app.vocabulary.sketch import encode_groups
 
-_SUMMED = (
-    "healthy_s",
-    "degraded_s",
-    "unhealthy_s",
-    "unknown_s",
-    "maintenance_s",
-    "checks",
-    "failures",
-    "status_changes",
-    "latency_sum_ms",
-    "latency_count",
-)
 # A change smaller than these is noise, not a direction.
 UPTIME_STEP_POINTS = 0.1
 LATENCY_STEP_RATIO = 0.2
@@ -104,7 +111,7 @@ class Tally:
     sketches: Sketches = field(default_factory=Sketches)
 
     def add_sums(self, row: Row[Any], sign: int = 1) -> None:
-        """Adds (or with ``sign`` -1 takes away) one row of ``_SUMMED`` sums."""
+        """Adds (or with ``sign`` -1 takes away) one row of ``SUMMED`` sums."""
         self.seconds[ComponentStatus.HEALTHY] += sign * row.healthy_s
         self.seconds[ComponentStatus.DEGRADED] += sign * row.degraded_s
         self.seconds[ComponentStatus.UNHEALTHY] += sign * row.unhealthy_s
@@ -202,9 +209,26 @@ class EdgeSplit:
     early: Tally = field(default_factory=Tally)
     early_latencies: list[float] = field(default_factory=list)
     late_latencies: list[float] = field(default_factory=list)
+    # Serialised sketches of the latencies either side, once ``_sketch_splits`` made them.
+    early_sketch: bytes | None = None
+    late_sketch: bytes | None = None
 
-    def sketch(self, latencies: Sequence[float]) -> bytes | None:
-        return QuantileSketch.of(latencies).to_bytes() if latencies else None
+
+def _sketch_splits(splits: dict[str, EdgeSplit]) -> None:
+    """Sketches the latencies either side of the edge, every component's at once (an edge
+    hour of 20 targets is ~1,300 of them, one ``QuantileSketch.add`` each otherwise)."""
+    sides = [
+        (name, side, latencies)
+        for name, split in splits.items()
+        for side, latencies in (("early", split.early_latencies), ("late", split.late_latencies))
+        if latencies
+    ]
+    values = np.fromiter(
+        (value for _, _, latencies in sides for value in latencies), dtype=np.float64
+    )
+    groups = np.repeat(np.arange(len(sides)), [len(latencies) for _, _, latencies in sides])
+    for (name, side, _), blob in zip(sides, encode_groups(values, groups, len(sides)), strict=True):
+        setattr(splits[name], f"{side}_sketch", blob)
 
 
 @dataclass(frozen=True)
@@ -271,12 +295,12 @@ class HealthTrendQuery:
                     if self.overall_only and component != OVERALL:
                         continue
                     later[component].add(split.early, sign=-1)
-                    if late := split.sketch(split.late_latencies):
-                        later[component].sketches.append(late)
+                    if split.late_sketch is not None:
+                        later[component].sketches.append(split.late_sketch)
                     if earlier is not None:
                         earlier[component].add(split.early)
-                        if early := split.sketch(split.early_latencies):
-                            earlier[component].sketches.append(early)
+                        if split.early_sketch is not None:
+                            earlier[component].sketches.append(split.early_sketch)
         for state in await self.session.scalars(select(ComponentState).where(*self._only())):
             kinds[state.component] = state.kind
             self._add_running(current[state.component], state, start, self.now)
@@ -339,55 +363,29 @@ class HealthTrendQuery:
         self, first: datetime, last: datetime
     ) -> list[tuple[str, bytes, bytes]]:
         """Per component, the sketches of every hour from ``first`` to ``last`` with
-        latencies, one row each (see ``joined_sketches``)."""
+        latencies (see ``joined_sketches``), whole days read as days: a few rows each."""
+        cuts = cut_days(first, last)
         connection = await self.session.connection()
-        rows = await connection.execute(
-            select(HealthHour.component, *joined_sketches(HealthHour.latency_sketch))
-            .where(HealthHour.hour >= first, HealthHour.hour <= last, HealthHour.latency_count > 0)
-            .group_by(HealthHour.component)
+        found = await connection.execute(
+            _sketches_statement(len(cuts) // 2), {"first": first, "last": last, **cuts}
         )
-        return [(component, headers, records) for component, headers, records in rows.all()]
-
-    def _part(self, asked: tuple[datetime, datetime]) -> Any:
-        """Which ``Part`` an hourly row is, by its hour."""
-        first, second = (hour_floor(at) for at in asked)
-        return case(
-            (HealthHour.hour == first, int(Part.BEFORE_EDGE)),
-            (HealthHour.hour < second, int(Part.BEFORE)),
-            (HealthHour.hour == second, int(Part.EDGE)),
-            else_=int(Part.CURRENT),
-        ).label("part")
+        return [(component, headers, records) for component, headers, records in found.all()]
 
     async def _sums(self, asked: tuple[datetime, datetime]) -> list[Row[Any]]:
-        """Sums per component and ``Part``: every component's in this window, and only the
-        overall status's before it (its uptime is all the comparison shows); with them, the
-        latency sketches of each part, joined end to end by the store (``joined_sketches``)."""
-        # The store sums the hours (a month of 20 targets is ~16,000 rows, too many to load
-        # as objects within a request).
-        part = self._part(asked)
+        """Sums per component and ``Part`` (a few rows each, to be added up): every
+        component's in this window, and only the overall status's before it (its uptime
+        is all the comparison shows); with them, the latency sketches of each part, joined
+        end to end by the store (``joined_sketches``)."""
+        # The store sums the rows: days for whole days, hours for the days the edges and
+        # now cut (a month of 22 components is ~700 day rows and ~600 hour rows).
         earliest, latest = (hour_floor(at) for at in asked)
-        headers, records = joined_sketches(HealthHour.latency_sketch, HealthHour.latency_count > 0)
+        cuts = cut_days(earliest, latest, self.now)
         await group_blobs_in_memory(await self.session.connection())
-        rows = await self.session.execute(
-            select(
-                HealthHour.component,
-                part,
-                func.max(HealthHour.kind).label("kind"),
-                *(func.sum(getattr(HealthHour, column)).label(column) for column in _SUMMED),
-                headers.label("headers"),
-                records.label("records"),
-            )
-            .where(
-                or_(
-                    HealthHour.hour >= latest,
-                    (HealthHour.component == OVERALL) & (HealthHour.hour >= earliest),
-                ),
-                HealthHour.hour <= self.now,
-                *self._only(HealthHour.component),
-            )
-            .group_by(HealthHour.component, part)
+        found = await self.session.execute(
+            _sums_statement(len(cuts) // 2, overall_only=self.overall_only),
+            {"earliest": earliest, "latest": latest, "now": self.now, **cuts},
         )
-        return list(rows)
+        return list(found)
 
     async def _edge(self, asked: datetime, part: Part, sums: Sequence[Row[Any]]) -> Edge:
         """Where a window asked to start at ``asked`` starts, and how the hour it cuts (the
@@ -405,9 +403,11 @@ class HealthTrendQuery:
     async def _split(self, at: datetime) -> dict[str, EdgeSplit]:
         """Each component's part of the hour ``at`` cuts that lies before ``at``, from the
         raw results, by the ledger's rules: a status holds until the next report, at most
-        ``max_gap``, and only once a next report has come (the running state is separate)."""
+        ``max_gap``, and only once a next report has come (the running state is separate).
+        After ``at`` only the latencies count, for the later part's sketch."""
         hour = hour_floor(at)
-        # Core rows unpacked as tuples: an edge hour of 20 targets is ~1,300 results.
+        # Core rows unpacked as tuples: an edge hour of 20 targets is ~1,300 results, and
+        # the ones after the edge are read as two plain columns.
         connection = await self.session.connection()
         rows = await connection.execute(
             select(
@@ -419,7 +419,7 @@ class HealthTrendQuery:
                 HealthResult.checked_at,
             ).where(
                 HealthResult.checked_at >= hour - self.max_gap,
-                HealthResult.checked_at < hour + HOUR,
+                HealthResult.checked_at < at,
             )
         )
         by_component: dict[str, list[Observation]] = defaultdict(list)
@@ -443,12 +443,21 @@ class HealthTrendQuery:
             select(ComponentState.component, ComponentState.last_checked_at)
         )
         last_reports = {row.component: row.last_checked_at for row in states}
-        return {
-            component: self._split_one(
-                sorted(seen, key=lambda o: o.at), hour, at, last_reports.get(component)
+        splits: dict[str, EdgeSplit] = defaultdict(EdgeSplit)
+        for component, reports in by_component.items():
+            splits[component] = self._split_one(
+                sorted(reports, key=lambda o: o.at), hour, at, last_reports.get(component)
             )
-            for component, seen in by_component.items()
-        }
+        later = await connection.execute(
+            select(HealthResult.component, HealthResult.latency_ms).where(
+                HealthResult.checked_at >= at, HealthResult.checked_at < hour + HOUR
+            )
+        )
+        for component, latency_ms in later.all():
+            if latency_ms is not None:
+                splits[component].late_latencies.append(latency_ms)
+        _sketch_splits(splits)
+        return dict(splits)
 
     def _split_one(
         self,
@@ -457,10 +466,11 @@ class HealthTrendQuery:
         at: datetime,
         last_report: datetime | None,
     ) -> EdgeSplit:
+        """The early part of one component's edge hour, from its reports before ``at``."""
         split = EdgeSplit()
         early = split.early
         for index, report in enumerate(seen):
-            if hour <= report.at < at:
+            if hour <= report.at:
                 early.checks += 1
                 early.failures += report.status is ComponentStatus.UNHEALTHY
                 if index and seen[index - 1].status is not report.status:
@@ -469,12 +479,11 @@ class HealthTrendQuery:
                     early.latency_sum_ms += report.latency_ms
                     early.latency_count += 1
                     split.early_latencies.append(report.latency_ms)
-            elif report.at >= at and report.latency_ms is not None:
-                split.late_latencies.append(report.latency_ms)
             if index + 1 < len(seen):
                 following = seen[index + 1].at
             elif last_report is not None and last_report > report.at:
-                following = report.at + self.max_gap  # a later report exists, past the hour
+                # A later report exists, at ``at`` or after: the credit ends at ``at``.
+                following = report.at + self.max_gap
             else:
                 continue  # still the latest report: the running state's, not a row's
             begin = max(report.at, hour)
@@ -512,12 +521,18 @@ class HealthTrendQuery:
         return overall
 
     def _only(self, component: Any = ComponentState.component) -> tuple[Any, ...]:
-        """The condition keeping only the overall status's rows, when only it is asked."""
-        return (component == OVERALL,) if self.overall_only else ()
+        return _only(component, overall_only=self.overall_only)
 
     async def _incidents(self, start: datetime) -> dict[str, list[Incident]]:
-        rows = await self.session.scalars(
-            select(HealthIncident)
+        # Core rows, not objects: a month of a flaky fleet is hundreds of incidents.
+        connection = await self.session.connection()
+        rows = await connection.execute(
+            select(
+                HealthIncident.component,
+                HealthIncident.started_at,
+                HealthIncident.ended_at,
+                HealthIncident.message,
+            )
             .where(
                 HealthIncident.started_at <= self.now,
                 or_(HealthIncident.ended_at.is_(None), HealthIncident.ended_at >= start),
@@ -526,18 +541,81 @@ class HealthTrendQuery:
             .order_by(HealthIncident.started_at)
         )
         found: dict[str, list[Incident]] = defaultdict(list)
-        for row in rows:
-            until = row.ended_at or self.now
-            found[row.component].append(
+        for component, started_at, ended_at, message in rows.all():
+            until = ended_at or self.now
+            found[component].append(
                 Incident(
-                    component=row.component,
-                    started_at=row.started_at,
-                    ended_at=row.ended_at,
-                    duration_s=round((until - row.started_at).total_seconds(), 1),
-                    message=row.message,
+                    component=component,
+                    started_at=started_at,
+                    ended_at=ended_at,
+                    duration_s=round((until - started_at).total_seconds(), 1),
+                    message=message,
                 )
             )
         return found
+
+
+def _only(component: Any, *, overall_only: bool) -> tuple[ColumnElement[bool], ...]:
+    """The condition keeping only the overall status's rows, when only it is asked."""
+    return (component == OVERALL,) if overall_only else ()
+
+
+def _part(at: Any) -> Any:
+    """Which ``Part`` a row is, by its hour (a day row is never one an edge cuts)."""
+    first, second = moment("earliest"), moment("latest")
+    return case(
+        (at == first, int(Part.BEFORE_EDGE)),
+        (at < second, int(Part.BEFORE)),
+        (at == second, int(Part.EDGE)),
+        else_=int(Part.CURRENT),
+    ).label("part")
+
+
+@cache
+def _sums_statement(cuts: int, *, overall_only: bool) -> CompoundSelect[Any]:
+    """``HealthTrendQuery._sums``'s statement for ``cuts`` days read as hours, its values
+    bound (``earliest``, ``latest``, ``now``, and ``cut_days``'s)."""
+
+    def window(at: Any, component: Any) -> tuple[ColumnElement[bool], ...]:
+        earliest, latest = moment("earliest"), moment("latest")
+        return (
+            or_(at >= latest, (component == OVERALL) & (at >= earliest)),
+            at <= moment("now"),
+            *_only(component, overall_only=overall_only),
+        )
+
+    def read(table: type[HealthHour] | type[HealthDay], at: Any) -> Select[Any]:
+        part = _part(at)
+        headers, records = joined_sketches(table.latency_sketch, table.latency_count > 0)
+        return select(
+            table.component,
+            part,
+            func.max(table.kind).label("kind"),
+            *(func.sum(getattr(table, column)).label(column) for column in SUMMED),
+            headers.label("headers"),
+            records.label("records"),
+        ).group_by(table.component, part)
+
+    return hours_and_days(read, cuts=cuts, where=window)
+
+
+@cache
+def _sketches_statement(cuts: int) -> CompoundSelect[Any]:
+    """``HealthTrendQuery._hour_sketches``'s statement, its values bound (``first``,
+    ``last``, and ``cut_days``'s)."""
+
+    def read(table: type[HealthHour] | type[HealthDay], _at: Any) -> Select[str, bytes, bytes]:
+        return (
+            select(table.component, *joined_sketches(table.latency_sketch))
+            .where(table.latency_count > 0)
+            .group_by(table.component)
+        )
+
+    return hours_and_days(
+        read,
+        cuts=cuts,
+        where=lambda at, _component: (at >= moment("first"), at <= moment("last")),
+    )
 
 
 def _window_of(part: Part, edges: tuple[Edge, Edge], *, sketch: bool = False) -> Window | None:

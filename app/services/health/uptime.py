@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db.models import HealthHour
-from app.services.health.trends import _SUMMED, Tally
+from app.services.health.days import SUMMED
+from app.services.health.trends import Tally
 
 DAY = timedelta(days=1)
 
@@ -98,7 +99,7 @@ def _sums(
         select(
             HealthHour.component,
             *by,
-            *(func.sum(getattr(HealthHour, column)).label(column) for column in _SUMMED),
+            *(func.sum(getattr(HealthHour, column)).label(column) for column in SUMMED),
         )
         .where(
             HealthHour.hour >= datetime.combine(first_day, time(), UTC),
