@@ -264,6 +264,7 @@ class HealthTrendQuery:
         self.now = now
         self.max_gap = max_gap
         self._oldest_raw: datetime | None = None
+        self._last_reported: dict[str, datetime] | None = None
 
     async def compute(self) -> HealthTrend:
         """The window's figures, overall and per component, and its direction."""
@@ -417,32 +418,31 @@ class HealthTrendQuery:
                 HealthResult.status,
                 HealthResult.latency_ms,
                 HealthResult.checked_at,
-            ).where(
+                HealthSweep.started_at,
+                HealthSweep.status,
+            )
+            .join(HealthSweep, HealthSweep.id == HealthResult.sweep_id)
+            .where(
                 HealthResult.checked_at >= hour - self.max_gap,
                 HealthResult.checked_at < at,
             )
         )
         by_component: dict[str, list[Observation]] = defaultdict(list)
         by_sweep: dict[int, list[Observation]] = defaultdict(list)
-        for sweep_id, component, kind, status, latency_ms, checked_at in rows.all():
+        sweeps: dict[int, tuple[datetime, ComponentStatus | None]] = {}
+        for row in rows.all():
+            sweep_id, component, kind, status, latency_ms, checked_at, started_at, worst = row
             seen = Observation(component, kind, status, checked_at, latency_ms, "")
             by_component[component].append(seen)
             by_sweep[sweep_id].append(seen)
-        sweeps = await connection.execute(
-            select(HealthSweep.id, HealthSweep.started_at, HealthSweep.status).where(
-                HealthSweep.id.in_(list(by_sweep))
-            )
-        )
-        for sweep_id, started_at, sweep_status in sweeps.all():
+            sweeps[sweep_id] = (started_at, worst)
+        for sweep_id, (started_at, sweep_status) in sweeps.items():
             found = by_sweep[sweep_id]
             overall = overall_observation(
                 found, started_at, sweep_status or found[0].status, self.in_maintenance
             )
             by_component[OVERALL].append(overall)
-        states = await self.session.execute(
-            select(ComponentState.component, ComponentState.last_checked_at)
-        )
-        last_reports = {row.component: row.last_checked_at for row in states}
+        last_reports = await self._last_reports()
         splits: dict[str, EdgeSplit] = defaultdict(EdgeSplit)
         for component, reports in by_component.items():
             splits[component] = self._split_one(
@@ -458,6 +458,15 @@ class HealthTrendQuery:
                 splits[component].late_latencies.append(latency_ms)
         _sketch_splits(splits)
         return dict(splits)
+
+    async def _last_reports(self) -> dict[str, datetime]:
+        """When each component last reported (read once for both edges)."""
+        if self._last_reported is None:
+            states = await self.session.execute(
+                select(ComponentState.component, ComponentState.last_checked_at)
+            )
+            self._last_reported = {row.component: row.last_checked_at for row in states}
+        return self._last_reported
 
     def _split_one(
         self,
