@@ -271,11 +271,13 @@ class PreviousSearch(IssueTracker):
         where: list[ColumnElement[bool]],
         *,
         sort_key: ColumnElement[Any],
+        descending: bool,
         in_sort_order: bool,
-        page_end: int,
+        offset: int,
+        limit: int,
     ) -> Found:
         rule = contains([text])
-        return Found(await count_issues(self.session, [*where, rule]), rule, sort_key)
+        return Found(await count_issues(self.session, [*where, rule]), rule, sort_key, offset)
 
 
 async def previous_search(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, column, table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, enum_column, utcnow
+from app.db.base import Base, UTCDateTime, enum_column, utcnow
 from app.db.models.users import User
 from app.vocabulary.issues import IssueStatus, IssueType, Priority, Resolution
 
@@ -122,12 +122,15 @@ class IssueEvent(Base):
 
 # SQLite's text index, for queries: the rowid is the issue's id.
 issue_search = table("issue_search", column("rowid", Integer))
-# PostgreSQL's folded copy of the texts (migration 0012), for counting matches.
+# PostgreSQL's folded copy of the texts, with the times a page sorts by (migrations 0012
+# and 0014): a search counts its matches and orders its page from the copy alone.
 issue_texts = table(
     "issue_texts",
     column("issue_id", Integer),
     column("title", Text),
     column("description", Text),
+    column("created_at", UTCDateTime()),
+    column("updated_at", UTCDateTime()),
 )
 _TEXT_SEARCH_INDEX = "ix_issues_text_trgm"
 

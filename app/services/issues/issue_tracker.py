@@ -131,21 +131,24 @@ class IssueTracker:
             "updated": Issue.updated_at,
             "priority": _PRIORITY_RANK,
         }[key]
+        offset = query.offset
         if query.q:
             found = await self._text_search(
                 query.q,
                 where,
                 sort_key=column,
+                descending=descending,
                 in_sort_order=key != "priority",
-                page_end=query.offset + query.limit,
+                offset=offset,
+                limit=query.limit,
             )
-            total, column = found.total, found.sort_key
+            total, column, offset = found.total, found.sort_key, found.offset
             where.append(found.matches)
         else:
             total = await text_search.count_issues(self.session, where)
         order = column.desc() if descending else column.asc()
         tie = Issue.id.desc() if descending else Issue.id.asc()
-        page = _with_people().where(*where).limit(query.limit).offset(query.offset)
+        page = _with_people().where(*where).limit(query.limit).offset(offset)
         issues = await self.session.scalars(page.order_by(order, tie))
         return IssuePage(items=[self.view(issue) for issue in issues], total=total)
 
@@ -155,8 +158,10 @@ class IssueTracker:
         where: list[ColumnElement[bool]],
         *,
         sort_key: ColumnElement[Any],
+        descending: bool,
         in_sort_order: bool,
-        page_end: int,
+        offset: int,
+        limit: int,
     ) -> text_search.Found:
         """The total of the issues holding ``text`` and how to read their page."""
         return await text_search.search(
@@ -164,8 +169,10 @@ class IssueTracker:
             text,
             where,
             sort_key=sort_key,
+            descending=descending,
             in_sort_order=in_sort_order,
-            page_end=page_end,
+            offset=offset,
+            limit=limit,
         )
 
     @staticmethod

@@ -1,13 +1,14 @@
 """Finding issues by text: a case-insensitive substring of a title or description.
 
 A search answers a page and the total of its matches, and each store gets both from an
-index made for text search (migrations 0009 and 0012):
+index made for text search (migrations 0009, 0012 and 0014):
 
-* PostgreSQL: the rule is ILIKE. pg_trgm's GIN index on the issues serves the page, which
-  reads the issues it returns anyway, and a total with other filters. A total of the text
-  alone must look at every match, so it reads ``issue_texts`` instead, a copy of the texts
-  already folded by ``lower()`` with a trigram index of its own, in narrower rows than the
-  issues'; on a multibyte database ILIKE is ``lower() LIKE lower()``, the same rule.
+* PostgreSQL: the rule is ILIKE. A total must recheck every match its trigram index names,
+  and the same read yields the page's ids in the page's order (``_in_one_pass``). Without
+  other filters it reads ``issue_texts``, a copy of the texts already folded by ``lower()``
+  beside the times a page sorts by, with a trigram index of its own, in narrower rows than
+  the issues'; on a multibyte database ILIKE is ``lower() LIKE lower()``, the same rule.
+  With filters it reads the issues, through their own trigram index (0009).
 * SQLite: for texts of three characters or more the FTS5 trigram table ``issue_search``
   decides: its phrase query is an exact substring match, folding the case of every letter
   (SQLite's own LIKE folds ASCII only), so a count reads the index alone. A trigram index
@@ -17,10 +18,9 @@ index made for text search (migrations 0009 and 0012):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Interval, Select, func, literal, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -28,11 +28,10 @@ from app.db.models import Issue
 from app.db.models.issues import issue_search, issue_texts
 
 TRIGRAM = 3
-# What reading one candidate costs against walking one entry of the page's order, measured
-# at 100,000 issues. SQLite walks an index checking each entry against the candidates'
-# set, and reads a candidate by a lookup of its id; PostgreSQL reads and rechecks an
-# issue's row either way.
-CANDIDATE_COST = {"sqlite": 3.0, "postgresql": 1.0}
+# SQLite: what reading one candidate (a lookup of its id) costs against walking one entry
+# of the page's order (an index entry checked against the candidates' set), measured at
+# 100,000 issues.
+CANDIDATE_COST = 3.0
 # Candidates fewer than this share of the desk are looked up for a count with filters;
 # more, and the other filters' own index drives it.
 FEW_CANDIDATES = 1 / 20
@@ -74,11 +73,10 @@ def _in_index(texts: Sequence[str], columns: Sequence[Column]) -> ColumnElement[
 
 
 def _in_folded_copy(text: str) -> ColumnElement[bool]:
-    pattern = func.lower(f"%{_escape_like(text)}%")
-    return or_(
-        issue_texts.c.title.like(pattern, escape="\\"),
-        issue_texts.c.description.like(pattern, escape="\\"),
-    )
+    # Folded once, by a subquery: as an expression, ``lower()`` ran again for every row
+    # rechecked. The backslash is PostgreSQL's own escape character for LIKE.
+    pattern = select(func.lower(f"%{_escape_like(text)}%")).scalar_subquery()
+    return or_(issue_texts.c.title.like(pattern), issue_texts.c.description.like(pattern))
 
 
 def newest_matching(
@@ -111,6 +109,7 @@ class Found(NamedTuple):
     total: int
     matches: ColumnElement[bool]  # the filter picking the matches for the page
     sort_key: ColumnElement[Any]  # the page's order, as the page should be read
+    offset: int  # how many of those, in that order, the page skips
 
 
 async def search(
@@ -119,39 +118,60 @@ async def search(
     where: Sequence[ColumnElement[bool]],
     *,
     sort_key: ColumnElement[Any],
+    descending: bool,
     in_sort_order: bool,
-    page_end: int,
+    offset: int,
+    limit: int,
 ) -> Found:
-    """How many issues passing ``where`` hold ``text``, and how to read a page of them
-    sorted by ``sort_key`` (``in_sort_order``: an index walks that order) ending at
-    ``page_end``.
-
-    The counts choose how: walking the order until the page ends reads about
-    ``page_end * desk / total`` issues, reading every candidate and sorting them reads
-    the candidates, and neither planner knows how many the text index names."""
-    dialect = session.get_bind().dialect.name
+    """How many issues passing ``where`` hold ``text``, and how to read the page of them
+    sorted by ``sort_key`` (``in_sort_order``: an index walks that order) from ``offset``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return await _in_one_pass(session, text, where, sort_key, descending, offset, limit)
     desk = await session.scalar(select(func.max(Issue.id))) or 0
-    if names_candidates([text], dialect):
+    if names_candidates([text], "sqlite"):
         total, candidates, walked, read = await _sqlite_counts(session, text, where, desk)
     else:
         walked = read = contains([text])
-        total = candidates = await _count_matching(session, text, where, dialect)
-    walk = in_sort_order and page_end * desk < CANDIDATE_COST[dialect] * total * candidates
-    if walk or not in_sort_order or dialect != "postgresql":
-        return Found(total, walked if walk else read, sort_key)
-    # Hidden from its index, the order leaves PostgreSQL the text index's candidates.
-    return Found(total, read, sort_key + literal(timedelta(0), Interval()))
+        total = candidates = await count_issues(session, [*where, walked])
+    walk = in_sort_order and (offset + limit) * desk < CANDIDATE_COST * total * candidates
+    return Found(total, walked if walk else read, sort_key, offset)
 
 
-async def _count_matching(
-    session: AsyncSession, text: str, where: Sequence[ColumnElement[bool]], dialect: str
-) -> int:
-    if dialect == "postgresql" and not where:  # every issue has its one copy
-        copies = select(issue_texts.c.issue_id).where(_in_folded_copy(text)).subquery()
-        return await session.scalar(select(func.count()).select_from(copies)) or 0
-    # With other filters, PostgreSQL ANDs their index with the trigram index on the issues
-    # before reading any row: fewer rows read than the copy's matches.
-    return await count_issues(session, [*where, contains([text])])
+async def _in_one_pass(
+    session: AsyncSession,
+    text: str,
+    where: Sequence[ColumnElement[bool]],
+    sort_key: ColumnElement[Any],
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> Found:
+    """PostgreSQL: the total and the page's ids from one read of the matches.
+
+    The total rechecks every match the trigram index names, so reading them is paid
+    anyway; keeping each one's id and sort key on the way costs little more, and leaves
+    only the page's issues to read, by id. Without other filters the matches are read
+    from the folded copy, whose rows are narrower and carry the sort key (every issue has
+    its one copy); with filters, from the issues, where PostgreSQL ANDs the filters'
+    indexes with the trigram index before reading any row."""
+    copied_key = issue_texts.c.get(sort_key.key or "")
+    if not where and copied_key is not None:
+        read = select(issue_texts.c.issue_id, copied_key).where(_in_folded_copy(text))
+    else:
+        read = select(Issue.id, sort_key).where(*where, contains([text]))
+    matches = read.cte("matches").prefix_with("MATERIALIZED")  # read once, used twice
+    match_id, key = matches.c
+    ordered = (key.desc(), match_id.desc()) if descending else (key.asc(), match_id.asc())
+    page = select(match_id).order_by(*ordered).limit(limit).offset(offset).subquery()
+    total, ids = (
+        await session.execute(
+            select(
+                select(func.count()).select_from(matches).scalar_subquery(),
+                select(func.array_agg(page.c[0])).scalar_subquery(),
+            )
+        )
+    ).one()
+    return Found(total, Issue.id.in_(ids or []), sort_key, 0)
 
 
 async def _sqlite_counts(

@@ -154,6 +154,28 @@ class TestEditsAreFound:
 
         assert titles(await search(client, dev, q="xport fai")) == ["Export fails"]
 
+    @pytest.mark.parametrize("narrowed", [{}, {"status": "open"}])
+    async def test_sorted_by_update_the_issue_moved_last_comes_first(
+        self,
+        client: httpx.AsyncClient,
+        dev: Account,
+        rita: Account,
+        clock: Clock,
+        narrowed: dict[str, str],
+    ) -> None:
+        older = await file_issue(client, rita, title="Disk full on db-1")
+        clock.advance(hours=1)
+        await file_issue(client, rita, title="Disk full on db-2")
+        clock.advance(hours=1)
+        await client.patch(f"{ISSUES}/{older['id']}", json={"priority": "low"}, headers=dev.headers)
+
+        # One a page: which issue makes the page is the search's own order, not the page's.
+        latest = await search(client, dev, q="disk full", sort="-updated", limit=1, **narrowed)
+        earliest = await search(client, dev, q="disk full", sort="updated", limit=1, **narrowed)
+
+        assert (titles(latest), latest["total"]) == (["Disk full on db-1"], 2)
+        assert (titles(earliest), earliest["total"]) == (["Disk full on db-2"], 2)
+
 
 # A desk where one word is in half the titles and another in one: on SQLite the counts
 # choose between looking the candidates up and meeting them along an index, so each

@@ -1,5 +1,6 @@
-"""The text search indexes of migrations 0009 and 0012: made on a store that already has
-issues, kept in step with every change of an issue's text, gone again after a downgrade."""
+"""The text search indexes of migrations 0009, 0012 and 0014: made on a store that already
+has issues, kept in step with every change of an issue's text and times, gone again after a
+downgrade."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from app.db.models import Issue, User
 from app.db.store import Store
 from app.vocabulary.accounts import Role
 from app.vocabulary.issues import IssueStatus, IssueType, Priority
-from tests.api.maintenance.conftest import ISSUES, file_issue
+from tests.api.maintenance.conftest import ISSUES, Clock, file_issue, move
 from tests.conftest import Account
 
 BEFORE = "0008"
@@ -98,14 +99,23 @@ class TestPostgresIndex:
 
         assert "ix_issues_text_trgm" in plan
 
-    async def test_the_folded_copy_follows_every_change_of_the_text(
-        self, client: httpx.AsyncClient, rita: Account, store_url: str
+    async def test_the_folded_copy_follows_every_change_of_the_text_and_its_times(
+        self,
+        client: httpx.AsyncClient,
+        rita: Account,
+        dev: Account,
+        clock: Clock,
+        store_url: str,
     ) -> None:
         first = await file_issue(client, rita, title="Export FAILS", description="No File")
         gone = await file_issue(client, rita, title="Exporter hangs", description="spins")
+        clock.advance(hours=1)
         await client.patch(
             f"{ISSUES}/{first['id']}", json={"title": "Import Fails"}, headers=rita.headers
         )
+        clock.advance(hours=1)
+        await move(client, dev, first["id"], "triaged")
+        shown = (await client.get(f"{ISSUES}/{first['id']}", headers=rita.headers)).json()
         store = Store(store_url)
         async with store.engine.begin() as connection:
             await connection.execute(text("DELETE FROM issues WHERE id = :id"), {"id": gone["id"]})
@@ -114,7 +124,39 @@ class TestPostgresIndex:
             ).all()
         await store.dispose()
 
-        assert [tuple(row) for row in copies] == [(first["id"], "import fails", "no file")]
+        assert shown["updated_at"] != shown["created_at"]
+        assert [tuple(row) for row in copies] == [
+            (
+                first["id"],
+                "import fails",
+                "no file",
+                datetime.fromisoformat(shown["created_at"]),
+                datetime.fromisoformat(shown["updated_at"]),
+            )
+        ]
+
+    async def test_a_step_down_to_0013_and_up_again_keeps_the_copy_in_step(
+        self, store_url: str
+    ) -> None:
+        store = Store(store_url)
+        try:
+            async with store.engine.begin() as connection:
+                await connection.run_sync(moved_to("0013"))
+                await file_the_old_way(connection, "Export FAILS")
+                before = (
+                    await connection.execute(
+                        text("SELECT issue_id, title, description FROM issue_texts")
+                    )
+                ).all()
+            async with store.engine.begin() as connection:
+                await connection.run_sync(moved_to("head"))
+                after = (await connection.execute(text("SELECT * FROM issue_texts"))).all()
+        finally:
+            await store.dispose()
+
+        copied = (1, "export fails", "from the release before")
+        assert [tuple(row) for row in before] == [copied]
+        assert [tuple(row) for row in after] == [(*copied, FILED, FILED)]
 
     async def test_a_count_reads_the_folded_copy_through_its_trigram_index(
         self, client: httpx.AsyncClient, store_url: str
