@@ -4,10 +4,11 @@ Stage entry times and the durations measured at each stage are kept on the issue
 statistics are plain aggregates; the history rows keep every change so those figures can
 be recomputed and audited.
 
-Text search has an index of its own on each store, made by migrations 0009 and 0012 and
-described by no model: PostgreSQL a trigram GIN index on issues and ``issue_texts``, a
-folded copy of the texts for counting; SQLite ``issue_search``, an FTS5
-trigram table over the issues' rows that triggers keep in step. A later SQLite migration
+Text search has an index of its own on each store, made by migrations 0009, 0012 and 0014
+and described by no model: PostgreSQL a trigram GIN index on issues and ``issue_texts``, a
+folded copy of the texts with the times a page sorts by, that a trigger keeps in step;
+SQLite ``issue_search``, an FTS5 trigram table over the issues' rows that triggers keep in
+step. A later SQLite migration
 that rebuilds ``issues`` (``batch_alter_table``) drops those triggers with the old table, so
 it must create them again.
 """
