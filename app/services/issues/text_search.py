@@ -127,12 +127,10 @@ async def search(
     sorted by ``sort_key`` (``in_sort_order``: an index walks that order) from ``offset``."""
     if session.get_bind().dialect.name == "postgresql":
         return await _in_one_pass(session, text, where, sort_key, descending, offset, limit)
-    desk = await session.scalar(select(func.max(Issue.id))) or 0
-    if names_candidates([text], "sqlite"):
-        total, candidates, walked, read = await _sqlite_counts(session, text, where, desk)
-    else:
-        walked = read = contains([text])
-        total = candidates = await count_issues(session, [*where, walked])
+    if not names_candidates([text], "sqlite"):
+        rule = contains([text])  # a scan: walking or not, the same rule
+        return Found(await count_issues(session, [*where, rule]), rule, sort_key, offset)
+    desk, total, candidates, walked, read = await _sqlite_counts(session, text, where)
     walk = in_sort_order and (offset + limit) * desk < CANDIDATE_COST * total * candidates
     return Found(total, walked if walk else read, sort_key, offset)
 
@@ -175,15 +173,22 @@ async def _in_one_pass(
 
 
 async def _sqlite_counts(
-    session: AsyncSession, text: str, where: Sequence[ColumnElement[bool]], desk: int
-) -> tuple[int, int, ColumnElement[bool], ColumnElement[bool]]:
-    """The total, the candidates the trigram table names, and the filter that meets them
-    along another index (``id + 0`` keeps the id's own out) or looks them up by id."""
+    session: AsyncSession, text: str, where: Sequence[ColumnElement[bool]]
+) -> tuple[int, int, int, ColumnElement[bool], ColumnElement[bool]]:
+    """The desk's size, the total, the candidates the trigram table names, and the filter
+    that meets them along another index (``id + 0`` keeps the id's own out) or looks them
+    up by id. The size and the candidates come in one statement: on SQLite each one is a
+    round trip through the driver's thread."""
     matches = select(issue_search.c.rowid).where(_in_index([text], TEXT_COLUMNS))
-    candidates = await session.scalar(select(func.count()).select_from(matches.subquery())) or 0
+    sizes = select(
+        select(func.max(Issue.id)).scalar_subquery(),
+        select(func.count()).select_from(matches.subquery()).scalar_subquery(),
+    )
+    desk, candidates = (await session.execute(sizes)).one()
+    desk, candidates = desk or 0, candidates or 0
     met, looked_up = (Issue.id + 0).in_(matches), Issue.id.in_(matches)
     if not where:
-        return candidates, candidates, met, looked_up
+        return desk, candidates, candidates, met, looked_up
     few = candidates <= desk * FEW_CANDIDATES
     total = await count_issues(session, [*where, looked_up if few else met])
-    return total, candidates, met, looked_up
+    return desk, total, candidates, met, looked_up
