@@ -277,7 +277,7 @@ class PreviousSearch(IssueTracker):
         limit: int,
     ) -> Found:
         rule = contains([text])
-        return Found(await count_issues(self.session, [*where, rule]), rule, sort_key, offset)
+        return Found(await count_issues(self.session, [*where, rule]), rule, offset)
 
 
 async def previous_search(

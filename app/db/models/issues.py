@@ -8,9 +8,8 @@ Text search has an index of its own on each store, made by migrations 0009, 0012
 and described by no model: PostgreSQL a trigram GIN index on issues and ``issue_texts``, a
 folded copy of the texts with the times a page sorts by, that a trigger keeps in step;
 SQLite ``issue_search``, an FTS5 trigram table over the issues' rows that triggers keep in
-step. A later SQLite migration
-that rebuilds ``issues`` (``batch_alter_table``) drops those triggers with the old table, so
-it must create them again.
+step. A later SQLite migration that rebuilds ``issues`` (``batch_alter_table``) drops those
+triggers with the old table, so it must create them again.
 """
 
 from __future__ import annotations

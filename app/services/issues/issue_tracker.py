@@ -148,7 +148,7 @@ class IssueTracker:
                 offset=offset,
                 limit=query.limit,
             )
-            total, column, offset = found.total, found.sort_key, found.offset
+            total, offset = found.total, found.offset
             where.append(found.matches)
         else:
             total = await text_search.count_issues(self.session, where)

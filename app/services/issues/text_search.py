@@ -104,11 +104,10 @@ async def count_issues(session: AsyncSession, where: Sequence[ColumnElement[bool
 
 
 class Found(NamedTuple):
-    """What a search found: the total, and how to read the page."""
+    """What a search found: the total, and how to read the page (in its own order)."""
 
     total: int
     matches: ColumnElement[bool]  # the filter picking the matches for the page
-    sort_key: ColumnElement[Any]  # the page's order, as the page should be read
     offset: int  # how many of those, in that order, the page skips
 
 
@@ -129,10 +128,10 @@ async def search(
         return await _in_one_pass(session, text, where, sort_key, descending, offset, limit)
     if not names_candidates([text], "sqlite"):
         rule = contains([text])  # a scan: walking or not, the same rule
-        return Found(await count_issues(session, [*where, rule]), rule, sort_key, offset)
+        return Found(await count_issues(session, [*where, rule]), rule, offset)
     desk, total, candidates, walked, read = await _sqlite_counts(session, text, where)
     walk = in_sort_order and (offset + limit) * desk < CANDIDATE_COST * total * candidates
-    return Found(total, walked if walk else read, sort_key, offset)
+    return Found(total, walked if walk else read, offset)
 
 
 async def _in_one_pass(
@@ -169,7 +168,7 @@ async def _in_one_pass(
             )
         )
     ).one()
-    return Found(total, Issue.id.in_(ids or []), sort_key, 0)
+    return Found(total, Issue.id.in_(ids or []), 0)
 
 
 async def _sqlite_counts(
