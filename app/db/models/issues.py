@@ -32,6 +32,8 @@ class Issue(Base):
     __tablename__ = "issues"
     __table_args__ = (
         Index("ix_issues_status_created_at", "status", "created_at"),
+        # A search by status sorted by update reads its matches' keys from here (0015).
+        Index("ix_issues_status_updated_at", "status", "updated_at"),
         Index("ix_issues_reporter_id_created_at", "reporter_id", "created_at"),
         Index("ix_issues_assignee_id_status", "assignee_id", "status"),
         # Covers the statistics' counts by status, type, priority and resolution.

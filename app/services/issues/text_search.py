@@ -11,12 +11,16 @@ index made for text search (migrations 0009, 0012 and 0014):
   With filters it reads the issues, through their own trigram index (0009).
 * SQLite: for texts of three characters or more the FTS5 trigram table ``issue_search``
   decides: its phrase query is an exact substring match, folding the case of every letter
-  (SQLite's own LIKE folds ASCII only), so a count reads the index alone. A trigram index
-  knows nothing of shorter texts: those are read by scanning with ILIKE, as before.
+  (SQLite's own LIKE folds ASCII only), so a count reads the index alone. With other
+  filters the candidates are met with them in one pass too, which keeps each match's sort
+  key (read from the filters' index where it holds the key, as ``(status, updated_at)``
+  does, migration 0015). A trigram index knows nothing of shorter texts: those are read by
+  scanning with ILIKE, as before.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -32,8 +36,8 @@ TRIGRAM = 3
 # of the page's order (an index entry checked against the candidates' set), measured at
 # 100,000 issues.
 CANDIDATE_COST = 3.0
-# Candidates fewer than this share of the desk are looked up for a count with filters;
-# more, and the other filters' own index drives it.
+# Candidates fewer than this share of the desk are looked up to meet the other filters;
+# more, and the other filters' own index drives the meeting.
 FEW_CANDIDATES = 1 / 20
 Statement = TypeVar("Statement", bound=Select[*tuple[Any, ...]])
 Column = InstrumentedAttribute[str]
@@ -124,70 +128,85 @@ async def search(
 ) -> Found:
     """How many issues passing ``where`` hold ``text``, and how to read the page of them
     sorted by ``sort_key`` (``in_sort_order``: an index walks that order) from ``offset``."""
+    page = _Page(sort_key, descending, offset, limit)
     if session.get_bind().dialect.name == "postgresql":
-        return await _in_one_pass(session, text, where, sort_key, descending, offset, limit)
+        matches = _postgresql_matches(text, where, sort_key)
+        return await _in_one_pass(session, matches, page, json_ids=False)
     if not names_candidates([text], "sqlite"):
         rule = contains([text])  # a scan: walking or not, the same rule
         return Found(await count_issues(session, [*where, rule]), rule, offset)
-    desk, total, candidates, walked, read = await _sqlite_counts(session, text, where)
-    walk = in_sort_order and (offset + limit) * desk < CANDIDATE_COST * total * candidates
-    return Found(total, walked if walk else read, offset)
+    desk, candidates = await _sqlite_sizes(session, text)
+    met, looked_up = (Issue.id + 0).in_(_candidates(text)), Issue.id.in_(_candidates(text))
+    if where:
+        # The total must meet every candidate with the filters anyway: the page's ids and
+        # keys are kept on the way (an index of the filters and the key holds both).
+        few = candidates <= desk * FEW_CANDIDATES
+        matches = select(Issue.id, sort_key).where(*where, looked_up if few else met)
+        return await _in_one_pass(session, matches, page, json_ids=True)
+    walk = in_sort_order and (offset + limit) * desk < CANDIDATE_COST * candidates * candidates
+    return Found(candidates, met if walk else looked_up, offset)
+
+
+class _Page(NamedTuple):
+    """The page a search answers: its order and where it starts and ends."""
+
+    sort_key: ColumnElement[Any]
+    descending: bool
+    offset: int
+    limit: int
+
+
+def _postgresql_matches(
+    text: str, where: Sequence[ColumnElement[bool]], sort_key: ColumnElement[Any]
+) -> Select[tuple[int, Any]]:
+    """The matches' ids and sort keys. Without other filters they are read from the folded
+    copy, whose rows are narrower and carry the sort key (every issue has its one copy);
+    with filters, from the issues, where PostgreSQL ANDs the filters' indexes with the
+    trigram index before reading any row."""
+    copied_key = issue_texts.c.get(sort_key.key or "")
+    if not where and copied_key is not None:
+        return select(issue_texts.c.issue_id, copied_key).where(_in_folded_copy(text))
+    return select(Issue.id, sort_key).where(*where, contains([text]))
 
 
 async def _in_one_pass(
-    session: AsyncSession,
-    text: str,
-    where: Sequence[ColumnElement[bool]],
-    sort_key: ColumnElement[Any],
-    descending: bool,
-    offset: int,
-    limit: int,
+    session: AsyncSession, read: Select[tuple[int, Any]], page: _Page, *, json_ids: bool
 ) -> Found:
-    """PostgreSQL: the total and the page's ids from one read of the matches.
+    """The total and the page's ids from one read of the matches (``read``: their ids and
+    sort keys); SQLite hands the ids over as a JSON array (``json_ids``), PostgreSQL as an
+    array.
 
-    The total rechecks every match the trigram index names, so reading them is paid
-    anyway; keeping each one's id and sort key on the way costs little more, and leaves
-    only the page's issues to read, by id. Without other filters the matches are read
-    from the folded copy, whose rows are narrower and carry the sort key (every issue has
-    its one copy); with filters, from the issues, where PostgreSQL ANDs the filters'
-    indexes with the trigram index before reading any row."""
-    copied_key = issue_texts.c.get(sort_key.key or "")
-    if not where and copied_key is not None:
-        read = select(issue_texts.c.issue_id, copied_key).where(_in_folded_copy(text))
-    else:
-        read = select(Issue.id, sort_key).where(*where, contains([text]))
+    The total rechecks every match, so reading them is paid anyway; keeping each one's id
+    and sort key on the way costs little more, and leaves only the page's issues to read,
+    by id."""
     matches = read.cte("matches").prefix_with("MATERIALIZED")  # read once, used twice
     match_id, key = matches.c
-    ordered = (key.desc(), match_id.desc()) if descending else (key.asc(), match_id.asc())
-    page = select(match_id).order_by(*ordered).limit(limit).offset(offset).subquery()
-    total, ids = (
+    ordered = (key.desc(), match_id.desc()) if page.descending else (key.asc(), match_id.asc())
+    ids = select(match_id).order_by(*ordered).limit(page.limit).offset(page.offset).subquery()
+    gathered = func.json_group_array(ids.c[0]) if json_ids else func.array_agg(ids.c[0])
+    total, listed = (
         await session.execute(
             select(
                 select(func.count()).select_from(matches).scalar_subquery(),
-                select(func.array_agg(page.c[0])).scalar_subquery(),
+                select(gathered).scalar_subquery(),
             )
         )
     ).one()
-    return Found(total, Issue.id.in_(ids or []), 0)
+    page_ids = json.loads(listed) if json_ids else listed or []
+    return Found(total, Issue.id.in_(page_ids), 0)
 
 
-async def _sqlite_counts(
-    session: AsyncSession, text: str, where: Sequence[ColumnElement[bool]]
-) -> tuple[int, int, int, ColumnElement[bool], ColumnElement[bool]]:
-    """The desk's size, the total, the candidates the trigram table names, and the filter
-    that meets them along another index (``id + 0`` keeps the id's own out) or looks them
-    up by id. The size and the candidates come in one statement: on SQLite each one is a
-    round trip through the driver's thread."""
-    matches = select(issue_search.c.rowid).where(_in_index([text], TEXT_COLUMNS))
+def _candidates(text: str) -> Select[tuple[int]]:
+    """The ids SQLite's trigram table names for ``text``."""
+    return select(issue_search.c.rowid).where(_in_index([text], TEXT_COLUMNS))
+
+
+async def _sqlite_sizes(session: AsyncSession, text: str) -> tuple[int, int]:
+    """The desk's size and the candidates the trigram table names, in one statement: on
+    SQLite each one is a round trip through the driver's thread."""
     sizes = select(
         select(func.max(Issue.id)).scalar_subquery(),
-        select(func.count()).select_from(matches.subquery()).scalar_subquery(),
+        select(func.count()).select_from(_candidates(text).subquery()).scalar_subquery(),
     )
     desk, candidates = (await session.execute(sizes)).one()
-    desk, candidates = desk or 0, candidates or 0
-    met, looked_up = (Issue.id + 0).in_(matches), Issue.id.in_(matches)
-    if not where:
-        return desk, candidates, candidates, met, looked_up
-    few = candidates <= desk * FEW_CANDIDATES
-    total = await count_issues(session, [*where, looked_up if few else met])
-    return desk, total, candidates, met, looked_up
+    return desk or 0, candidates or 0
