@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from watchkeeper_agent.recorder import MinuteBucket, RequestRecorder
+from watchkeeper_agent.recorder import FOLD_EVERY, MinuteBucket, RequestRecorder
 from watchkeeper_agent.vocabulary import RequestSource, StatusClass
 
 MINUTE_2 = 120.0  # epoch seconds at the start of the third minute since the epoch
@@ -69,6 +69,29 @@ class TestBuckets:
         with pytest.raises(ValueError):
             recorder.record("/r", "GET", 200, -1.0, at=MINUTE_2)
         assert recorder.pending_buckets == 0
+
+    def test_a_refused_duration_among_many_requests_costs_none_of_the_others(self) -> None:
+        # Requests are counted in batches: a refusal must not spoil the batch it fell in.
+        recorder = RequestRecorder(exemplars=1)
+        for number in range(2 * FOLD_EVERY + 7):
+            recorder.record("/r", "GET", 200, float(number), f"req-{number}", at=MINUTE_2)
+            if number % 100 == 50:
+                with pytest.raises(ValueError):
+                    recorder.record("/r", "GET", 200, float("nan"), at=MINUTE_2)
+        [bucket] = recorder.drain(final=True)
+        assert bucket.count == 2 * FOLD_EVERY + 7
+        assert bucket.max_ms == 2 * FOLD_EVERY + 6.0
+        assert [e.request_id for e in bucket.exemplars] == [f"req-{2 * FOLD_EVERY + 6}"]
+
+    def test_every_reading_counts_the_requests_recorded_just_before(self) -> None:
+        recorder = RequestRecorder(max_buckets=2)
+        recorder.record("/a", "GET", 200, 1.0, at=0.0)
+        assert recorder.pending_buckets == 1
+        recorder.record("/b", "GET", 200, 1.0, at=60.0)
+        recorder.record("/c", "GET", 200, 1.0, at=120.0)
+        assert recorder.is_full
+        assert (recorder.dropped_buckets, recorder.dropped_requests) == (1, 1)
+        assert [b.route for b in recorder.drain(final=True)] == ["/b", "/c"]
 
     def test_the_slowest_requests_are_kept_as_exemplars(self) -> None:
         recorder = RequestRecorder(exemplars=2)

@@ -1,8 +1,8 @@
 """The ASGI integration: ``app.add_middleware(watchkeeper_agent.WatchkeeperMiddleware)``.
 
 A pure ASGI middleware (FastAPI, Starlette, or any ASGI app whose router puts the matched
-route in the scope), so a request costs one closure, two clock reads and one recorder
-update, and no body is ever buffered. A request is named by the route the router already
+route in the scope), so a request costs one closure, two clock reads and a place in the
+recorder's queue, and no body is ever buffered. A request is named by the route the router already
 matched (the matched route's ``path``, e.g. ``/items/{item_id}``), never by matching again
 and never by the raw path: the number of series stays the number of routes, whatever
 scanners send. Requests that matched nothing share one bucket, and requests served inside
