@@ -5,8 +5,8 @@ fresh store migrated as far as the revision before text search (0008), then, thr
 HTTP API in process:
 
 * ``q`` search, the previous way (the plain ILIKE scan the desk ran before migration 0009,
-  on the schema it ran on) and, after migrating to the head (0009, 0012 and 0014, timed: they
-  fill their indexes from the rows already there), the indexed way; ``--rounds`` times,
+  on the schema it ran on) and, after migrating to the head (0009, 0012, 0014 and 0015, timed:
+  they fill their indexes from the rows already there), the indexed way; ``--rounds`` times,
   migrating back down in between, so a busy moment of the machine falls on both sides
   alike. Median and p95 of each side by
   side, their ratio, and whether both gave the same answers. Searches: a word in one title
