@@ -128,7 +128,7 @@ async def search(
 ) -> Found:
     """How many issues passing ``where`` hold ``text``, and how to read the page of them
     sorted by ``sort_key`` (``in_sort_order``: an index walks that order) from ``offset``."""
-    page = _Page(sort_key, descending, offset, limit)
+    page = _Page(descending, offset, limit)
     if session.get_bind().dialect.name == "postgresql":
         matches = _postgresql_matches(text, where, sort_key)
         return await _in_one_pass(session, matches, page, json_ids=False)
@@ -136,6 +136,7 @@ async def search(
         rule = contains([text])  # a scan: walking or not, the same rule
         return Found(await count_issues(session, [*where, rule]), rule, offset)
     desk, candidates = await _sqlite_sizes(session, text)
+    # Met along another index (``id + 0`` keeps the id's own out), or looked up by id.
     met, looked_up = (Issue.id + 0).in_(_candidates(text)), Issue.id.in_(_candidates(text))
     if where:
         # The total must meet every candidate with the filters anyway: the page's ids and
@@ -148,9 +149,8 @@ async def search(
 
 
 class _Page(NamedTuple):
-    """The page a search answers: its order and where it starts and ends."""
+    """The page a search answers: which way its key runs, where it starts and ends."""
 
-    sort_key: ColumnElement[Any]
     descending: bool
     offset: int
     limit: int
