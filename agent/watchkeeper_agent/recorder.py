@@ -39,6 +39,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,7 +147,7 @@ class RequestRecorder:
     def _start_empty(self) -> None:
         self._lock = threading.Lock()
         self._live: dict[_Key, _Accumulator] = {}
-        self._waiting: list[_Waiting] = []
+        self._waiting: deque[_Waiting] = deque()
         self._sequence = 0
         self._dropped_buckets = 0
         self._dropped_requests = 0
@@ -210,12 +211,11 @@ class RequestRecorder:
             raise ValueError(f"duration {duration_ms!r} is not a number of milliseconds")
         if at is None:
             at = self._wall_clock()
-        with self._lock:
-            waiting = self._waiting
-            waiting.append(
-                (at, service, source, route, method, status_code, duration_ms, request_id)
-            )
-            if len(waiting) >= FOLD_EVERY:
+        # A deque's append is atomic on its own: the request path takes no lock.
+        waiting = self._waiting
+        waiting.append((at, service, source, route, method, status_code, duration_ms, request_id))
+        if len(waiting) >= FOLD_EVERY:
+            with self._lock:
                 self._fold()
 
     def _fold(self) -> None:
@@ -225,9 +225,12 @@ class RequestRecorder:
         in the CPU's caches, where one bucket update squeezed between two requests' work
         found them cold (in an app of 200 routes, about 3.6 µs a request against about 1).
         """
-        waiting, self._waiting = self._waiting, []
-        live = self._live
-        for at, service, source, route, method, status_code, duration_ms, request_id in waiting:
+        waiting, live = self._waiting, self._live
+        # As many as are queued now: those queued meanwhile wait for the next fold.
+        for _ in range(len(waiting)):
+            at, service, source, route, method, status_code, duration_ms, request_id = (
+                waiting.popleft()
+            )
             key = (
                 int(at // 60),
                 self._service if service is None else service,
