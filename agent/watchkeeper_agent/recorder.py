@@ -2,9 +2,9 @@
 
 A bucket is one minute of one service's requests for one route, method and status class,
 as one source reported them. The request path calls :meth:`RequestRecorder.record`, which
-queues the request under a lock held for a fraction of a microsecond and never awaits; the
-queue is counted into its buckets every :data:`FOLD_EVERY` requests and before anything is
-read or taken, so a reader never misses a request. It counts a request of the recorder's
+queues the request (an append, taking no lock) and never awaits; the queue is counted into
+its buckets, under the lock, every :data:`FOLD_EVERY` requests and before anything is read
+or taken, so a reader never misses a request. It counts a request of the recorder's
 own service and source unless told otherwise. Receivers of other services' figures call
 :meth:`RequestRecorder.record` with their service and source, or
 :meth:`RequestRecorder.record_sketch` with a sketch already built from a histogram.
