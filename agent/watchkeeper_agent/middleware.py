@@ -2,10 +2,10 @@
 
 A pure ASGI middleware (FastAPI, Starlette, or any ASGI app whose router puts the matched
 route in the scope), so a request costs one closure, two clock reads and a place in the
-recorder's queue, and no body is ever buffered. A request is named by the route the router already
-matched (the matched route's ``path``, e.g. ``/items/{item_id}``), never by matching again
-and never by the raw path: the number of series stays the number of routes, whatever
-scanners send. Requests that matched nothing share one bucket, and requests served inside
+recorder's queue, and no body is ever buffered. A request is named by the route the router
+already matched (the matched route's ``path``, e.g. ``/items/{item_id}``), never by
+matching again and never by the raw path: the number of series stays the number of routes,
+whatever scanners send. Requests that matched nothing share one bucket, and requests served inside
 a mount (static files, a mounted sub-application) are named by the path the mount matched.
 
 The duration ends when the last body chunk is handed to the server, so a slow client's

@@ -165,30 +165,26 @@ class RequestRecorder:
     @property
     def pending_buckets(self) -> int:
         """Buckets held in memory, complete or not."""
-        with self._lock:
-            self._fold()
-            return len(self._live)
+        self._count_waiting()
+        return len(self._live)
 
     @property
     def is_full(self) -> bool:
         """Whether the buckets held reached ``max_buckets``: a new one would drop a minute."""
-        with self._lock:
-            self._fold()
-            return len(self._live) >= self._max_buckets
+        self._count_waiting()
+        return len(self._live) >= self._max_buckets
 
     @property
     def dropped_buckets(self) -> int:
         """Buckets discarded to stay within ``max_buckets`` since start."""
-        with self._lock:
-            self._fold()
-            return self._dropped_buckets
+        self._count_waiting()
+        return self._dropped_buckets
 
     @property
     def dropped_requests(self) -> int:
         """Requests inside the discarded buckets."""
-        with self._lock:
-            self._fold()
-            return self._dropped_requests
+        self._count_waiting()
+        return self._dropped_requests
 
     def record(
         self,
@@ -215,8 +211,12 @@ class RequestRecorder:
         waiting = self._waiting
         waiting.append((at, service, source, route, method, status_code, duration_ms, request_id))
         if len(waiting) >= FOLD_EVERY:
-            with self._lock:
-                self._fold()
+            self._count_waiting()
+
+    def _count_waiting(self) -> None:
+        """Count the requests queued so far into their buckets, taking the lock."""
+        with self._lock:
+            self._fold()
 
     def _fold(self) -> None:
         """Count the requests waiting in their buckets; the lock is held.

@@ -135,9 +135,10 @@ async def search(
     if not names_candidates([text], "sqlite"):
         rule = contains([text])  # a scan: walking or not, the same rule
         return Found(await count_issues(session, [*where, rule]), rule, offset)
-    desk, candidates = await _sqlite_sizes(session, text)
+    named = _candidates(text)
+    desk, candidates = await _sqlite_sizes(session, named)
     # Met along another index (``id + 0`` keeps the id's own out), or looked up by id.
-    met, looked_up = (Issue.id + 0).in_(_candidates(text)), Issue.id.in_(_candidates(text))
+    met, looked_up = (Issue.id + 0).in_(named), Issue.id.in_(named)
     if where:
         # The total must meet every candidate with the filters anyway: the page's ids and
         # keys are kept on the way (an index of the filters and the key holds both).
@@ -201,12 +202,12 @@ def _candidates(text: str) -> Select[tuple[int]]:
     return select(issue_search.c.rowid).where(_in_index([text], TEXT_COLUMNS))
 
 
-async def _sqlite_sizes(session: AsyncSession, text: str) -> tuple[int, int]:
-    """The desk's size and the candidates the trigram table names, in one statement: on
-    SQLite each one is a round trip through the driver's thread."""
+async def _sqlite_sizes(session: AsyncSession, named: Select[tuple[int]]) -> tuple[int, int]:
+    """The desk's size and how many candidates the trigram table ``named``, in one
+    statement: on SQLite each one is a round trip through the driver's thread."""
     sizes = select(
         select(func.max(Issue.id)).scalar_subquery(),
-        select(func.count()).select_from(_candidates(text).subquery()).scalar_subquery(),
+        select(func.count()).select_from(named.subquery()).scalar_subquery(),
     )
     desk, candidates = (await session.execute(sizes)).one()
     return desk or 0, candidates or 0
