@@ -18,10 +18,20 @@ them alike; the round's figure is its total CPU time over its total requests, wh
 the 10 ms tick to a fraction of a µs per request (the output states the resolution
 reached). What an instrumentation adds is, round by round, its CPU µs per request minus
 the bare app's of the same round, reported as the median over rounds with its spread and
-a warning when the median does not stand out of it. The verdict for ours at 200 routes
-against its 10 µs target comes from a distribution-free 95% interval for that median (the
-sign test's: the k-th smallest and k-th largest of the rounds): "ok" when the whole interval
-is within the target, "OVER" when the whole of it is above, "undecided" when it straddles.
+a warning when the median does not stand out of it. The workers are replaced every few
+rounds, because where one process happens to lay out its app in memory moves its cost by
+a µs or two.
+
+On a shared host the machine's speed wanders by more, between two runs of the load tool,
+than ours costs, so ours is also measured paired: one uvicorn worker serves the bare app
+and the instrumented one, each under its own prefix, the load tool's requests alternating
+between them, and the worker counts the CPU time of every app call (``paired_timing.py``).
+That difference is what ours adds inside the app call; what its data might cost the
+server's own code outside it is only in the side-by-side figure, printed beside. The
+verdict for ours at 200 routes against its 10 µs target comes from the paired rounds, from
+a distribution-free 95% interval for their median (the sign test's: the k-th smallest and
+k-th largest of the rounds): "ok" when the whole interval is within the target, "OVER" when
+the whole of it is above, "undecided" when it straddles.
 
 Then the accuracy of a p95 from the same long-tailed durations, read from our sketch and
 from the instrumentator's two default histograms (per route and app-wide) the way
@@ -70,12 +80,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from asgi_load import drive_asgi  # noqa: E402
+from paired_timing import TIMINGS_PATH, PairedApps  # noqa: E402
 from watchkeeper_agent import WatchkeeperMiddleware  # noqa: E402
 from watchkeeper_agent.recorder import RequestRecorder  # noqa: E402
 
 from app.vocabulary.sketch import QuantileSketch, from_many_bytes  # noqa: E402
 
 VARIANTS = ("none", "ours", "instrumentator")
+# One worker serving the bare app and ours, each under a prefix named after it, as long as
+# the other's so that routing costs both the same. The instrumentator is left out: its
+# code and data would crowd the caches the other two use, and inflate both.
+PAIRED = "paired"
+PAIRED_VARIANTS = ("none", "ours")
 ROUTE_COUNTS = (30, 200)
 RESULTS = ROOT / "bench" / "results" / "middleware_overhead.json"
 # The server CPU time our middleware may add to a request served by uvicorn, at the larger app.
@@ -84,12 +100,13 @@ OURS_TARGET_US = 10.0
 CONFIDENCE = 0.95
 
 
-def build_app(routes: int, variant: str) -> FastAPI:
-    """An app of ``routes`` templated GET routes, instrumented as ``variant`` says."""
+def build_app(routes: int, variant: str, prefix: str = "") -> FastAPI:
+    """An app of ``routes`` templated GET routes under ``prefix``, instrumented as
+    ``variant`` says."""
     app = FastAPI()
     for number in range(routes):
         app.add_api_route(
-            f"/resource{number}/items/{{item_id}}",
+            f"{prefix}/resource{number}/items/{{item_id}}",
             _endpoint(),
             methods=["GET"],
             response_class=PlainTextResponse,
@@ -111,14 +128,26 @@ def _endpoint() -> Callable[[int], Any]:
     return read_item
 
 
-def app_from_env() -> FastAPI:
-    """The uvicorn ``--factory`` entry point: variant and size from the environment."""
-    return build_app(int(os.environ["BENCH_ROUTES"]), os.environ["BENCH_VARIANT"])
+def app_from_env() -> FastAPI | PairedApps:
+    """The uvicorn ``--factory`` entry point: variant and size from the environment; the
+    variant ``paired`` serves all of them, each under its own prefix."""
+    routes, variant = int(os.environ["BENCH_ROUTES"]), os.environ["BENCH_VARIANT"]
+    if variant == PAIRED:
+        # Built in the order given: which app lies first in memory must not favour either.
+        order = os.environ["BENCH_ORDER"].split(",")
+        return PairedApps({v: build_app(routes, v, f"/{v}") for v in order})
+    return build_app(routes, variant)
 
 
-def request_paths(routes: int) -> list[str]:
+def request_paths(routes: int, prefix: str = "") -> list[str]:
     """One concrete path per route, so requests spread over the whole routing table."""
-    return [f"/resource{number}/items/{number * 7}" for number in range(routes)]
+    return [f"{prefix}/resource{number}/items/{number * 7}" for number in range(routes)]
+
+
+def paired_paths(routes: int) -> list[str]:
+    """Both paired variants' paths, interleaved so that consecutive requests alternate."""
+    per_variant = [request_paths(routes, f"/{v}") for v in PAIRED_VARIANTS]
+    return [path for same_route in zip(*per_variant, strict=True) for path in same_route]
 
 
 def recorder_of(app: FastAPI) -> RequestRecorder | None:
@@ -241,12 +270,14 @@ class Worker:
 @dataclass(frozen=True, slots=True)
 class LoadPlan:
     """How the workers are loaded: ``rounds`` rounds of ``slices`` runs of the load tool
-    per variant, each ``seconds`` long, over ``connections`` connections."""
+    per variant, each ``seconds`` long, over ``connections`` connections, with new workers
+    every ``per_worker`` rounds."""
 
     seconds: int
     slices: int
     rounds: int
     connections: int
+    per_worker: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,10 +320,12 @@ def combined(parts: Sequence[LoadRound]) -> LoadRound:
 
 
 @contextmanager
-def serving(routes: int, variant: str) -> Iterator[Worker]:
-    """A uvicorn worker serving the app on a free loopback port."""
+def serving(routes: int, variant: str, order: Sequence[str] = PAIRED_VARIANTS) -> Iterator[Worker]:
+    """A uvicorn worker serving the app on a free loopback port (the paired variants built
+    in ``order``)."""
     port = free_port()
     env = {**os.environ, "BENCH_ROUTES": str(routes), "BENCH_VARIANT": variant}
+    env["BENCH_ORDER"] = ",".join(order)
     # The worker imports this module as bench.middleware_overhead, which imports its
     # sibling asgi_load as a script would: both folders on the path.
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "bench"), env.get("PYTHONPATH", "")])
@@ -337,15 +370,19 @@ def load_slice(load: Load, worker: Worker, paths: Sequence[str], plan: LoadPlan)
 
 
 def interleaved_rounds(
-    load: Load, workers: dict[str, Worker], paths: Sequence[str], plan: LoadPlan
+    load: Load,
+    workers: dict[str, Worker],
+    paths: Sequence[str],
+    plan: LoadPlan,
+    numbers: range,
 ) -> dict[str, list[LoadRound]]:
-    """Every variant's rounds. Within a round the variants take turns slice by slice, so
-    the machine's speed, which drifts from second to second on a shared host, weighs on
-    all of them alike; each round starts with the next variant, so the order favours
-    none."""
+    """Every variant's rounds ``numbers``. Within a round the variants take turns slice by
+    slice, so the machine's speed, which drifts from second to second on a shared host,
+    weighs on all of them alike; each round starts with the next variant, so the order
+    favours none."""
     measured: dict[str, list[LoadRound]] = {variant: [] for variant in workers}
     names = list(workers)
-    for number in range(plan.rounds):
+    for number in numbers:
         shift = number % len(names)
         order = names[shift:] + names[:shift]
         parts: dict[str, list[LoadRound]] = {variant: [] for variant in names}
@@ -387,14 +424,21 @@ def under_uvicorn(plan: LoadPlan) -> dict[str, Any]:
     }
     for routes in ROUTE_COUNTS:
         paths = request_paths(routes)
-        with ExitStack() as servers:
-            workers = {v: servers.enter_context(serving(routes, v)) for v in VARIANTS}
-            for worker in workers.values():
-                wait_until_serving(worker.url + paths[0])
-            with apart_from_load(workers.values()):
+        measured: dict[str, list[LoadRound]] = {variant: [] for variant in VARIANTS}
+        # New workers every few rounds: how one process happens to lay its app out in
+        # memory moves its cost by a µs or two, so the rounds come from several processes.
+        for first in range(0, plan.rounds, plan.per_worker):
+            numbers = range(first, min(first + plan.per_worker, plan.rounds))
+            with ExitStack() as servers:
+                workers = {v: servers.enter_context(serving(routes, v)) for v in VARIANTS}
                 for worker in workers.values():
-                    load(worker.url, paths, 1, plan.connections)  # warm-up
-                measured = interleaved_rounds(load, workers, paths, plan)
+                    wait_until_serving(worker.url + paths[0])
+                with apart_from_load(workers.values()):
+                    for worker in workers.values():
+                        load(worker.url, paths, 1, plan.connections)  # warm-up
+                    taken = interleaved_rounds(load, workers, paths, plan, numbers)
+            for variant, rounds in taken.items():
+                measured[variant] += rounds
         cpu = {v: [r.cpu_us_per_request for r in measured[v]] for v in VARIANTS}
         results[str(routes)] = {
             **{variant: summary(measured[variant]) for variant in VARIANTS},
@@ -405,6 +449,55 @@ def under_uvicorn(plan: LoadPlan) -> dict[str, Any]:
             },
         }
     return results
+
+
+def paired_in_one_worker(plan: LoadPlan, rounds: int) -> dict[str, Any]:
+    """The bare app's and ours' CPU µs per request in the app call when one uvicorn worker
+    serves both, their requests interleaved, round by round (one run of the load tool
+    each); and what ours adds against the bare app of the same round.
+
+    A worker serves ``plan.per_worker`` rounds, and the next one builds the two apps in
+    the other order, so that neither is favoured by where it lies in memory.
+    """
+    per_worker = plan.per_worker
+    load: Load = wrk_load if shutil.which("wrk") else httpx_load
+    seconds = plan.seconds * plan.slices
+    results: dict[str, Any] = {
+        "rounds": rounds,
+        "seconds_per_round": seconds,
+        "rounds_per_worker": per_worker,
+    }
+    for routes in ROUTE_COUNTS:
+        paths = paired_paths(routes)
+        per_round: dict[str, list[float]] = {variant: [] for variant in PAIRED_VARIANTS}
+        for first in range(0, rounds, per_worker):
+            order = PAIRED_VARIANTS[::-1] if first // per_worker % 2 else PAIRED_VARIANTS
+            with serving(routes, PAIRED, order) as worker:
+                wait_until_serving(worker.url + paths[0])
+                with apart_from_load([worker]):
+                    load(worker.url, paths, 1, plan.connections)  # warm-up
+                    for _ in range(min(per_worker, rounds - first)):
+                        before = read_timings(worker)
+                        load(worker.url, paths, seconds, plan.connections)
+                        after = read_timings(worker)
+                        for variant in PAIRED_VARIANTS:
+                            requests = after[variant]["requests"] - before[variant]["requests"]
+                            cpu_ns = after[variant]["cpu_ns"] - before[variant]["cpu_ns"]
+                            per_round[variant].append(cpu_ns / requests / 1000)
+        results[str(routes)] = {
+            "cpu_us_per_request": {v: statistics.median(per_round[v]) for v in PAIRED_VARIANTS},
+            "rounds_us": per_round,
+            "added_us": {"ours": added_cost(per_round["none"], per_round["ours"])},
+        }
+    return results
+
+
+def read_timings(worker: Worker) -> dict[str, dict[str, int]]:
+    """The paired worker's requests and CPU nanoseconds per variant, since it started."""
+    response = httpx.get(worker.url + TIMINGS_PATH, timeout=10.0)
+    response.raise_for_status()
+    timings: dict[str, dict[str, int]] = response.json()
+    return timings
 
 
 def added_cost(bare_us: Sequence[float], instrumented_us: Sequence[float]) -> dict[str, Any]:
@@ -571,7 +664,8 @@ def report_uvicorn(uvicorn: dict[str, Any]) -> None:
     print(
         f"\nuvicorn, load from {uvicorn['load_tool']} ({plan['connections']} connections;"
         f" {plan['rounds']} rounds, each {plan['slices']} interleaved runs of"
-        f" {plan['seconds']} s per variant): server CPU µs/request | requests/s, medians"
+        f" {plan['seconds']} s per variant, new workers every {plan['per_worker']}):"
+        " server CPU µs/request | requests/s, medians"
     )
     for routes in map(str, ROUTE_COUNTS):
         row = uvicorn[routes]
@@ -585,26 +679,62 @@ def report_uvicorn(uvicorn: dict[str, Any]) -> None:
             f" ±{row['tick_us_per_request']:.2f} µs/request (1 sd) in a round at most"
         )
         for variant, added in row["added_us"].items():
-            rounds = ", ".join(f"{value:.1f}" for value in added["rounds"])
-            print(
-                f"  {'':<12}{variant} adds {added['median']:.1f} µs of CPU a request "
-                f"(rounds: {rounds}; spread ±{added['spread']:.1f}, bare app's "
-                f"±{added['bare_spread']:.1f})"
-            )
-            if added["warning"]:
-                print(f"  {'':<12}WARNING: {variant}'s figure is {added['warning']}")
-    added = uvicorn[str(max(ROUTE_COUNTS))]["added_us"]["ours"]
-    interval = added["median_interval"]
-    within = (
-        f", {interval['confidence']:.0%} interval {interval['low']:.1f} to {interval['high']:.1f}"
-        if interval
-        else ""
-    )
+            report_added(variant, added, "of CPU a request")
+
+
+def report_added(variant: str, added: dict[str, Any], what: str) -> None:
+    """One instrumentation's added cost: its median, the rounds, and any noise warning."""
+    rounds = ", ".join(f"{value:.1f}" for value in added["rounds"])
     print(
-        f"  ours at {max(ROUTE_COUNTS)} routes through uvicorn: median {added['median']:.1f} µs"
-        f" of server CPU a request{within} (target ≤ {OURS_TARGET_US:g} µs):"
-        f" {verdict(interval, OURS_TARGET_US)}"
+        f"  {'':<12}{variant} adds {added['median']:.1f} µs {what} "
+        f"(rounds: {rounds}; spread ±{added['spread']:.1f}, bare app's "
+        f"±{added['bare_spread']:.1f})"
     )
+    if added["warning"]:
+        print(f"  {'':<12}WARNING: {variant}'s figure is {added['warning']}")
+
+
+def report_paired(paired: dict[str, Any]) -> None:
+    """Print the rounds of the one worker serving every variant."""
+    print(
+        f"\none uvicorn worker serving the bare app and ours, requests interleaved"
+        f" ({paired['rounds']} rounds of {paired['seconds_per_round']} s, a new worker every"
+        f" {paired['rounds_per_worker']}): CPU µs/request in the app call, medians"
+    )
+    for routes in map(str, ROUTE_COUNTS):
+        row = paired[routes]
+        cells = "  ".join(f"{v} {row['cpu_us_per_request'][v]:6.1f}" for v in PAIRED_VARIANTS)
+        print(f"  {routes + ' routes':<12}{cells}")
+        for variant, added in row["added_us"].items():
+            report_added(variant, added, "a request")
+
+
+def report_verdict(results: dict[str, Any]) -> None:
+    """The verdict on ours at the larger app, from the paired rounds when they ran (the
+    finer measure), with the side-by-side workers' figure beside it."""
+    routes = str(max(ROUTE_COUNTS))
+    measures = [
+        ("in one worker, paired", results.get("paired"), "of CPU in the app call"),
+        ("side by side", results.get("uvicorn"), "of server CPU"),
+    ]
+    decided = False
+    for name, measured, what in measures:
+        if not measured:
+            continue
+        added = measured[routes]["added_us"]["ours"]
+        interval = added["median_interval"]
+        within = (
+            f", {interval['confidence']:.0%} interval"
+            f" {interval['low']:.1f} to {interval['high']:.1f}"
+            if interval
+            else ""
+        )
+        said = verdict(interval, OURS_TARGET_US) if not decided else "for comparison"
+        print(
+            f"  ours at {routes} routes through uvicorn ({name}): median {added['median']:.1f}"
+            f" µs {what} a request{within} (target ≤ {OURS_TARGET_US:g} µs): {said}"
+        )
+        decided = True
 
 
 def report(results: dict[str, Any]) -> None:
@@ -615,9 +745,11 @@ def report(results: dict[str, Any]) -> None:
         ours, theirs = row["ours"] - row["none"], row["instrumentator"] - row["none"]
         print(f"  {routes + ' routes':<26}{row['none']:9.1f}{row['ours']:9.1f}", end="")
         print(f"{row['instrumentator']:9.1f}{ours:9.1f}{theirs:10.1f}{ours / theirs:8.2f}")
-    uvicorn = results.get("uvicorn")
-    if uvicorn:
-        report_uvicorn(uvicorn)
+    if results.get("uvicorn"):
+        report_uvicorn(results["uvicorn"])
+    if results.get("paired"):
+        report_paired(results["paired"])
+    report_verdict(results)
     for route, figures in results["accuracy"].items():
         print(
             f"\np95 of {figures['requests']} long-tailed durations, {route}"
@@ -652,6 +784,10 @@ def main() -> None:
     # for the median from the 3rd to the 10th of them.
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--connections", type=int, default=32)
+    # Each paired round is one run of the load tool as long as a side-by-side round's share
+    # of one variant; 24 give a 98% interval for the median from the 7th to the 18th.
+    parser.add_argument("--paired-rounds", type=int, default=24)
+    parser.add_argument("--rounds-per-worker", type=int, default=3)
     parser.add_argument("--skip-uvicorn", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -660,8 +796,11 @@ def main() -> None:
         "in_process": asyncio.run(in_process(args.requests, args.repeats)),
     }
     if not args.skip_uvicorn:
-        plan = LoadPlan(args.load_seconds, args.slices, args.rounds, args.connections)
+        plan = LoadPlan(
+            args.load_seconds, args.slices, args.rounds, args.connections, args.rounds_per_worker
+        )
         results["uvicorn"] = under_uvicorn(plan)
+        results["paired"] = paired_in_one_worker(plan, args.paired_rounds)
     results["accuracy"] = {
         route: accuracy(200_000, median) for route, median in ROUTE_MEDIANS_MS.items()
     }
