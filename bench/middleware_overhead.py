@@ -130,7 +130,7 @@ def _endpoint() -> Callable[[int], Any]:
 
 def app_from_env() -> FastAPI | PairedApps:
     """The uvicorn ``--factory`` entry point: variant and size from the environment; the
-    variant ``paired`` serves all of them, each under its own prefix."""
+    variant ``paired`` serves the bare app and ours, each under its own prefix."""
     routes, variant = int(os.environ["BENCH_ROUTES"]), os.environ["BENCH_VARIANT"]
     if variant == PAIRED:
         # Built in the order given: which app lies first in memory must not favour either.
