@@ -412,11 +412,22 @@ def summary(rounds: Sequence[LoadRound]) -> dict[str, Any]:
     }
 
 
+def load_tool() -> Load:
+    """wrk when it is installed, else the bounded httpx loop."""
+    return wrk_load if shutil.which("wrk") else httpx_load
+
+
+def worker_spans(rounds: int, per_worker: int) -> Iterator[range]:
+    """The round numbers each new worker serves: ``per_worker`` of them, the last fewer."""
+    for first in range(0, rounds, per_worker):
+        yield range(first, min(first + per_worker, rounds))
+
+
 def under_uvicorn(plan: LoadPlan) -> dict[str, Any]:
     """The server's CPU µs per request and the requests/s of each variant served by one
     uvicorn worker, round by round, and what each instrumentation adds against the bare
     app of the same round."""
-    load: Load = wrk_load if shutil.which("wrk") else httpx_load
+    load = load_tool()
     results: dict[str, Any] = {
         "load_tool": "wrk" if load is wrk_load else "httpx",
         "plan": asdict(plan),
@@ -427,8 +438,7 @@ def under_uvicorn(plan: LoadPlan) -> dict[str, Any]:
         measured: dict[str, list[LoadRound]] = {variant: [] for variant in VARIANTS}
         # New workers every few rounds: how one process happens to lay its app out in
         # memory moves its cost by a µs or two, so the rounds come from several processes.
-        for first in range(0, plan.rounds, plan.per_worker):
-            numbers = range(first, min(first + plan.per_worker, plan.rounds))
+        for numbers in worker_spans(plan.rounds, plan.per_worker):
             with ExitStack() as servers:
                 workers = {v: servers.enter_context(serving(routes, v)) for v in VARIANTS}
                 for worker in workers.values():
@@ -459,24 +469,23 @@ def paired_in_one_worker(plan: LoadPlan, rounds: int) -> dict[str, Any]:
     A worker serves ``plan.per_worker`` rounds, and the next one builds the two apps in
     the other order, so that neither is favoured by where it lies in memory.
     """
-    per_worker = plan.per_worker
-    load: Load = wrk_load if shutil.which("wrk") else httpx_load
+    load = load_tool()
     seconds = plan.seconds * plan.slices
     results: dict[str, Any] = {
         "rounds": rounds,
         "seconds_per_round": seconds,
-        "rounds_per_worker": per_worker,
+        "rounds_per_worker": plan.per_worker,
     }
     for routes in ROUTE_COUNTS:
         paths = paired_paths(routes)
         per_round: dict[str, list[float]] = {variant: [] for variant in PAIRED_VARIANTS}
-        for first in range(0, rounds, per_worker):
-            order = PAIRED_VARIANTS[::-1] if first // per_worker % 2 else PAIRED_VARIANTS
+        for number, span in enumerate(worker_spans(rounds, plan.per_worker)):
+            order = PAIRED_VARIANTS[::-1] if number % 2 else PAIRED_VARIANTS
             with serving(routes, PAIRED, order) as worker:
                 wait_until_serving(worker.url + paths[0])
                 with apart_from_load([worker]):
                     load(worker.url, paths, 1, plan.connections)  # warm-up
-                    for _ in range(min(per_worker, rounds - first)):
+                    for _ in span:
                         before = read_timings(worker)
                         load(worker.url, paths, seconds, plan.connections)
                         after = read_timings(worker)
@@ -695,7 +704,7 @@ def report_added(variant: str, added: dict[str, Any], what: str) -> None:
 
 
 def report_paired(paired: dict[str, Any]) -> None:
-    """Print the rounds of the one worker serving every variant."""
+    """Print the rounds of the worker serving the bare app and ours together."""
     print(
         f"\none uvicorn worker serving the bare app and ours, requests interleaved"
         f" ({paired['rounds']} rounds of {paired['seconds_per_round']} s, a new worker every"
@@ -714,13 +723,11 @@ def report_verdict(results: dict[str, Any]) -> None:
     finer measure), with the side-by-side workers' figure beside it."""
     routes = str(max(ROUTE_COUNTS))
     measures = [
-        ("in one worker, paired", results.get("paired"), "of CPU in the app call"),
-        ("side by side", results.get("uvicorn"), "of server CPU"),
+        ("in one worker, paired", "paired", "of CPU in the app call"),
+        ("side by side", "uvicorn", "of server CPU"),
     ]
-    decided = False
-    for name, measured, what in measures:
-        if not measured:
-            continue
+    ran = [(name, results[key], what) for name, key, what in measures if results.get(key)]
+    for position, (name, measured, what) in enumerate(ran):
         added = measured[routes]["added_us"]["ours"]
         interval = added["median_interval"]
         within = (
@@ -729,12 +736,11 @@ def report_verdict(results: dict[str, Any]) -> None:
             if interval
             else ""
         )
-        said = verdict(interval, OURS_TARGET_US) if not decided else "for comparison"
+        said = verdict(interval, OURS_TARGET_US) if position == 0 else "for comparison"
         print(
             f"  ours at {routes} routes through uvicorn ({name}): median {added['median']:.1f}"
             f" µs {what} a request{within} (target ≤ {OURS_TARGET_US:g} µs): {said}"
         )
-        decided = True
 
 
 def report(results: dict[str, Any]) -> None:
